@@ -1,0 +1,80 @@
+import { CodedError } from './errors.js';
+import { XapiError } from './xapi/errors.js';
+
+/**
+ * The one place that decides whether a failure is worth retrying. Callers (OVSDB reconnect, XAPI
+ * session, the reconcile loop) ask here instead of inspecting errors themselves.
+ *
+ * Transient: the peer is away, slow or restarting, or said "try again". Permanent: our request is
+ * wrong (config, syntax, schema) and repeating it would only repeat the failure.
+ */
+const TRANSIENT_CODES = new Set<string>([
+  'OVSDB_NOT_CONNECTED',
+  'OVSDB_CONNECTION_CLOSED',
+  'OVSDB_TIMEOUT',
+  'OVSDB_PROTOCOL',
+  'OVSDB_MESSAGE_TOO_LARGE',
+  'OVSDB_REPLICA_INCONSISTENT',
+  'XAPI_TRANSPORT',
+  'XAPI_TIMEOUT',
+  'XAPI_PROTOCOL',
+  'XAPI_RESPONSE_TOO_LARGE',
+]);
+
+/**
+ * XAPI error codes that mean "the server cannot serve this right now" (reference/xapi.md §1.2:
+ * emergency mode during boot or while the master is unreachable).
+ */
+const TRANSIENT_XAPI_CODES = new Set<string>([
+  'HOST_STILL_BOOTING',
+  'HOST_HAS_NO_MANAGEMENT_IP',
+  'HOST_UNKNOWN_TO_MASTER',
+  'HOST_MASTER_CANNOT_TALK_BACK',
+  'TOO_BUSY',
+  'EVENTS_LOST',
+]);
+
+/**
+ * In-band OVSDB operation errors that a fresh attempt can cure (RFC 7047 §4.1.3): a `wait` whose
+ * precondition failed ("timed out"), a transaction cancelled, or a server out of resources.
+ */
+const TRANSIENT_OVSDB_OPERATION_ERRORS = new Set<string>(['timed out', 'canceled', 'resources exhausted', 'I/O error']);
+
+export function isTransient(err: unknown): boolean {
+  if (err instanceof XapiError) return TRANSIENT_XAPI_CODES.has(err.code);
+  if (!(err instanceof CodedError)) {
+    // Node socket errors that escaped a transport wrapper are transient by nature.
+    const code = (err as { code?: unknown } | null)?.code;
+    return typeof code === 'string' && /^E(CONNREFUSED|CONNRESET|PIPE|NOENT|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN)$/.test(code);
+  }
+  if (TRANSIENT_CODES.has(err.code)) return true;
+  if (err.code === 'XAPI_HTTP') {
+    const status = (err as CodedError<string> & { status?: number }).status;
+    return status === undefined || status >= 500;
+  }
+  if (err.code === 'OVSDB_OPERATION') {
+    const error = (err as CodedError<string> & { error?: string }).error;
+    return error !== undefined && TRANSIENT_OVSDB_OPERATION_ERRORS.has(error);
+  }
+  return false;
+}
+
+/**
+ * Capped exponential backoff with full jitter, as a pure function of the attempt number (1-based)
+ * and a random source, so that state machines using it can be tested with a fixed clock and seed.
+ */
+export interface BackoffPolicy {
+  readonly initialMs: number;
+  readonly maxMs: number;
+  readonly factor: number;
+  /** 0 = no jitter; 1 = delay drawn uniformly from [d/2, d]. */
+  readonly jitter: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 8000, factor: 2, jitter: 0.5 };
+
+export function backoffDelay(attempt: number, policy: BackoffPolicy = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+  const exp = Math.min(policy.maxMs, policy.initialMs * policy.factor ** Math.max(0, attempt - 1));
+  const spread = exp * Math.min(1, Math.max(0, policy.jitter)) * 0.5;
+  return Math.round(exp - spread + random() * spread);
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Integration files each start their own ovsdb-server (and simulator) in a temp dir.
+    pool: 'forks',
+    maxWorkers: 2,
+  },
+});
