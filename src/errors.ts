@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'OVSDB_RPC_ERROR' // a JSON-RPC error reply (RFC 7047 §4: request-level failure)
   | 'OVSDB_OPERATION' // an in-band operation or commit error (RFC 7047 §4.1.3)
   | 'OVSDB_REPLICA_INCONSISTENT' // an update that does not fit the replica (see reference/ovsdb.md §8)
+  | 'OVSDB_SANDBOX' // the private ovsdb-server sandbox (tests, demo, bench) could not be started or driven
   // XAPI (src/xapi)
   | 'XAPI_URL_INVALID' // an XAPI URL we cannot parse
   | 'XAPI_TRANSPORT' // connect refused, reset, socket missing
@@ -20,9 +21,16 @@ export type ErrorCode =
   | 'XAPI_HTTP' // a non-200 HTTP status
   | 'XAPI_PROTOCOL' // malformed XML/JSON, wrong content type, unexpected shape
   | 'XAPI_RESPONSE_TOO_LARGE' // reply body over the size cap
+  | 'XAPI_REQUEST_TOO_LARGE' // an encoded call over XAPI's 300 KiB request cap (permanent)
   // Daemon
   | 'CONFIG_INVALID'
-  | 'ABORTED';
+  | 'PIDFILE_LOCKED' // another live process holds the pidfile's fcntl lock (a second instance)
+  | 'PIDFILE' // the pidfile could not be created, locked or removed
+  | 'CONTROL_SOCKET' // the ovs-appctl control socket could not be created (path in use, not a socket)
+  | 'HEALTH_LISTEN' // the health endpoint could not bind its address (in use, bad host)
+  | 'ABORTED'
+  // Reconciler (src/reconcile)
+  | 'RECONCILE_INVARIANT'; // the rules produced an intent for a field the daemon does not own (a bug)
 
 /**
  * Base class: a message for humans, a stable `code` for machines, and an optional `cause`.

@@ -47,12 +47,13 @@ export function isTransient(err: unknown): boolean {
     const code = (err as { code?: unknown } | null)?.code;
     return typeof code === 'string' && /^E(CONNREFUSED|CONNRESET|PIPE|NOENT|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN)$/.test(code);
   }
-  if (TRANSIENT_CODES.has(err.code)) return true;
-  if (err.code === 'XAPI_HTTP') {
+  const code: string = (err as CodedError<string>).code;
+  if (TRANSIENT_CODES.has(code)) return true;
+  if (code === 'XAPI_HTTP') {
     const status = (err as CodedError<string> & { status?: number }).status;
     return status === undefined || status >= 500;
   }
-  if (err.code === 'OVSDB_OPERATION') {
+  if (code === 'OVSDB_OPERATION') {
     const error = (err as CodedError<string> & { error?: string }).error;
     return error !== undefined && TRANSIENT_OVSDB_OPERATION_ERRORS.has(error);
   }
