@@ -1,0 +1,168 @@
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../retry.js';
+
+/**
+ * What one pass reports. `done`: the pass finished (converged or wrote its changes). `retry`: it could
+ * not finish (a transaction failed, a peer is away, rows are pending) and should run again after a
+ * backoff; `error` is kept for the status output.
+ */
+export type PassOutcome = { readonly outcome: 'done' } | { readonly outcome: 'retry'; readonly error?: unknown };
+
+export interface TimerApi {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realTimers: TimerApi = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => {
+    clearTimeout(handle as NodeJS.Timeout);
+  },
+};
+
+export interface ReconcileLoopOptions {
+  /** Runs one pass. Must not throw for expected failures; a throw is treated as `retry` with that error. */
+  readonly pass: () => Promise<PassOutcome>;
+  readonly backoff?: BackoffPolicy;
+  readonly random?: () => number;
+  readonly timers?: TimerApi;
+}
+
+export interface ReconcileLoopStatus {
+  readonly running: boolean;
+  readonly dirty: boolean;
+  readonly failures: number;
+  readonly retryInMs: number | undefined;
+  readonly lastError: unknown;
+}
+
+/**
+ * The scheduling contract of DESIGN §3: triggers only mark work dirty; one pass runs at a time; a trigger
+ * that arrives while a pass runs causes exactly one more pass after it; a failed pass is requeued with
+ * capped exponential backoff. Triggers that arrive during a backoff wait for it (so a persistent failure
+ * cannot be turned into a busy loop by a stream of events), except `kick()`, which a reconnect or an
+ * operator's `flush-cache` uses to retry at once.
+ */
+export class ReconcileLoop {
+  private readonly options: ReconcileLoopOptions;
+  private readonly timers: TimerApi;
+  private dirty = false;
+  private running: Promise<void> | undefined;
+  private timer: unknown;
+  private timerDueAt: number | undefined;
+  private failures = 0;
+  private lastError: unknown;
+  private stopped = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(options: ReconcileLoopOptions) {
+    this.options = options;
+    this.timers = options.timers ?? realTimers;
+  }
+
+  /** Marks work dirty and schedules a pass unless one is running or a backoff is pending. */
+  trigger(): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    if (this.running || this.timer !== undefined) return;
+    this.schedule(0);
+  }
+
+  /** Like `trigger`, but cancels a pending backoff so the pass runs now (reconnects, flush-cache). */
+  kick(): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    if (this.running) return;
+    this.cancelTimer();
+    this.schedule(0);
+  }
+
+  status(now: number = Date.now()): ReconcileLoopStatus {
+    return {
+      running: this.running !== undefined,
+      dirty: this.dirty,
+      failures: this.failures,
+      retryInMs: this.timerDueAt === undefined ? undefined : Math.max(0, this.timerDueAt - now),
+      lastError: this.lastError,
+    };
+  }
+
+  /** Resolves once nothing is dirty, running or scheduled (used by `--once` and tests). */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops scheduling; resolves after the pass in flight (if any) has finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.cancelTimer();
+    await this.running;
+    this.dirty = false;
+    this.notifyIdle();
+  }
+
+  private isIdle(): boolean {
+    return !this.dirty && this.running === undefined && this.timer === undefined;
+  }
+
+  private schedule(ms: number): void {
+    this.timerDueAt = Date.now() + ms;
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = undefined;
+      this.timerDueAt = undefined;
+      this.runPass();
+    }, ms);
+  }
+
+  private cancelTimer(): void {
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerDueAt = undefined;
+  }
+
+  private runPass(): void {
+    if (this.stopped || this.running) return;
+    this.dirty = false;
+    this.running = this.execute().finally(() => {
+      this.running = undefined;
+      this.afterPass();
+    });
+  }
+
+  private async execute(): Promise<void> {
+    let result: PassOutcome;
+    try {
+      result = await this.options.pass();
+    } catch (error) {
+      result = { outcome: 'retry', error };
+    }
+    if (result.outcome === 'done') {
+      this.failures = 0;
+      this.lastError = undefined;
+    } else {
+      this.failures += 1;
+      this.lastError = result.error;
+      this.dirty = true;
+    }
+  }
+
+  private afterPass(): void {
+    if (this.stopped) {
+      this.notifyIdle();
+      return;
+    }
+    if (this.dirty) {
+      const delay = this.failures > 0 ? backoffDelay(this.failures, this.options.backoff ?? DEFAULT_BACKOFF, this.options.random) : 0;
+      this.schedule(delay);
+      return;
+    }
+    this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    if (!this.isIdle() && !this.stopped) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
