@@ -1,0 +1,6 @@
+export { startSimulator } from './simulator.js';
+export type { LocalVif, SimCounters, SimFaults, SimFaultSettings, Simulator, SimulatorOptions } from './simulator.js';
+export { FixtureError, generateFixture, parseFixture, parseGenerateSpec } from './fixture.js';
+export type { Fixture, FixtureHost, FixtureNetwork, FixtureVif, FixtureVm } from './fixture.js';
+export { SimState, SimStateError, SIM_CLASSES } from './state.js';
+export type { AddNetwork, AddVif, AddVm, Created, SimClass, UpdateVm } from './state.js';

@@ -1,0 +1,73 @@
+import type { Logger } from 'pino';
+import type { BackoffPolicy } from '../retry.js';
+import { codecFor } from './codec/index.js';
+import { XapiSession } from './session.js';
+import { createHttpTransport, parseXapiUrl } from './transport.js';
+import { XapiWatcher } from './watcher.js';
+
+export interface XapiClientOptions {
+  /** `unix:PATH` | `http://HOST[:PORT]` | `https://HOST[:PORT]` (default dom0 socket: DEFAULT_XAPI_URL). */
+  readonly url: string;
+  readonly protocol: 'xmlrpc' | 'jsonrpc';
+  readonly user: string;
+  readonly password: string;
+  readonly caFile?: string | undefined;
+  readonly insecure?: boolean | undefined;
+  readonly callTimeoutMs: number;
+  readonly eventTimeoutSec: number;
+  readonly lookupBatchSize: number;
+  readonly logger: Logger;
+  readonly maxResponseBytes?: number;
+  readonly backoff?: BackoffPolicy;
+  /** Delay before a login is retried after SESSION_AUTHENTICATION_FAILED (default 30 s). */
+  readonly authRetryDelayMs?: number;
+}
+
+/** What the composition root holds: the session (calls, metrics hooks, readiness) and the watcher (cache). */
+export interface XapiClient {
+  readonly session: XapiSession;
+  readonly watcher: XapiWatcher;
+  start(signal?: AbortSignal): void;
+  /** Stops the watcher (no timers left), logs out, closes connections. */
+  close(): Promise<void>;
+}
+
+/** Builds transport → session → watcher. Throws `XAPI_URL_INVALID` for a bad URL or CA file. */
+export function createXapiClient(options: XapiClientOptions): XapiClient {
+  const logger = options.logger.child({ component: 'xapi' });
+  const transport = createHttpTransport({
+    endpoint: parseXapiUrl(options.url),
+    codec: codecFor(options.protocol),
+    logger,
+    timeoutMs: options.callTimeoutMs,
+    maxResponseBytes: options.maxResponseBytes,
+    caFile: options.caFile,
+    insecure: options.insecure,
+  });
+  const session = new XapiSession({
+    transport,
+    user: options.user,
+    password: options.password,
+    logger,
+    backoff: options.backoff,
+    authRetryDelayMs: options.authRetryDelayMs,
+  });
+  const watcher = new XapiWatcher({
+    caller: session,
+    logger,
+    eventTimeoutSec: options.eventTimeoutSec,
+    lookupBatchSize: options.lookupBatchSize,
+    backoff: options.backoff,
+  });
+  return {
+    session,
+    watcher,
+    start(signal) {
+      watcher.start(signal);
+    },
+    async close() {
+      await watcher.stop();
+      await session.close();
+    },
+  };
+}

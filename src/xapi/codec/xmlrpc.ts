@@ -1,0 +1,332 @@
+import xml2js from 'xml2js';
+import { XapiError, XapiTransportError } from '../errors.js';
+import { assertRequestSize } from './limits.js';
+import { defineMember } from './safe-object.js';
+import type { XapiCall, XapiStruct, XapiValue, XapiWireCodec } from './types.js';
+
+/*
+ * XML-RPC as XAPI speaks it (reference/xapi.md §2). Two encoders exist on purpose:
+ * - the client encoder types every scalar (`<string>`, `<int>`, `<double>`, `<boolean>`), which
+ *   XAPI's lenient parser accepts (§2 "Inbound parsing");
+ * - the server encoder (used by the simulator) reproduces rpclib's `strict=false` output byte for
+ *   byte: no whitespace, strings and int64 as a bare `<value>`, `<i4>` only for Int32.
+ */
+
+const XML_DECL = '<?xml version="1.0"?>';
+
+// ---------------------------------------------------------------------------------------------
+// Escaping
+
+/** XML 1.0 forbids C0 controls except TAB, LF, CR; rpclib drops them silently (RPC `xmlrpc.ml:52-67`). */
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g;
+const TEXT_SPECIALS = /[<>&"]/g;
+const ENTITY: Readonly<Record<string, string>> = { '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' };
+
+/** Text content escaped exactly as rpclib does: `> < & "` become entities, C0 controls are dropped. */
+export function escapeXapiText(s: string): string {
+  return s.replace(FORBIDDEN_CONTROL, '').replace(TEXT_SPECIALS, (c) => ENTITY[c] ?? c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/** C's `%.16g`, the format rpclib uses for `<double>` (RPC `xmlrpc.ml`, `Float`). */
+export function formatDouble(x: number): string {
+  if (!Number.isFinite(x)) throw new XapiTransportError('XAPI_PROTOCOL', `cannot encode non-finite number ${x} in XML-RPC`);
+  if (x === 0) return Object.is(x, -0) ? '-0' : '0';
+  const [mantissa = '', expText = '0'] = x.toExponential(15).split('e');
+  const exp = Number(expText);
+  if (exp < -4 || exp >= 16) {
+    const m = mantissa.includes('.') ? mantissa.replace(/0+$/, '').replace(/\.$/, '') : mantissa;
+    const sign = exp < 0 ? '-' : '+';
+    return `${m}e${sign}${String(Math.abs(exp)).padStart(2, '0')}`;
+  }
+  const fixed = x.toFixed(Math.max(0, 15 - exp));
+  return fixed.includes('.') ? fixed.replace(/0+$/, '').replace(/\.$/, '') : fixed;
+}
+
+function isStruct(v: XapiValue): v is XapiStruct {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A typed `<value>` for a request body (client side). Member names are escaped. */
+export function encodeRequestValue(v: XapiValue): string {
+  if (typeof v === 'string') return `<value><string>${escapeXapiText(v)}</string></value>`;
+  if (typeof v === 'boolean') return `<value><boolean>${v ? '1' : '0'}</boolean></value>`;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new XapiTransportError('XAPI_PROTOCOL', `cannot encode non-finite number ${v} in XML-RPC`);
+    // The shortest round-tripping decimal: XAPI's float_of_string reads it without loss.
+    return Number.isSafeInteger(v) ? `<value><int>${v}</int></value>` : `<value><double>${String(v)}</double></value>`;
+  }
+  if (v === null) return '<value><nil/></value>';
+  if (Array.isArray(v)) return `<value><array><data>${(v as readonly XapiValue[]).map(encodeRequestValue).join('')}</data></array></value>`;
+  let members = '';
+  for (const [name, member] of Object.entries(v as XapiStruct)) {
+    if ((member as XapiValue | undefined) === undefined) continue;
+    members += `<member><name>${escapeXapiText(name)}</name>${encodeRequestValue(member)}</member>`;
+  }
+  return `<value><struct>${members}</struct></value>`;
+}
+
+/**
+ * A `<value>` exactly as XAPI emits it (server side, reference §2 table): strings and integers as
+ * a bare `<value>`, non-integral numbers as `<double>`. Struct member names are written verbatim,
+ * like rpclib's `add_member` (reference §2 "Surprise"): a name containing `<` or `&` yields a broken
+ * document, as it would from XAPI; the simulator validates map keys so that it never produces one.
+ * The only Int32 in XAPI's API is `valid_ref_counts` (reference §5.1), so the members of a struct
+ * under that name are encoded as `<i4>`.
+ */
+export function encodeXapiValue(v: XapiValue, int32Members = false): string {
+  if (typeof v === 'string') return `<value>${escapeXapiText(v)}</value>`;
+  if (typeof v === 'boolean') return `<value><boolean>${v ? '1' : '0'}</boolean></value>`;
+  if (typeof v === 'number') {
+    if (Number.isInteger(v)) return int32Members ? `<value><i4>${v}</i4></value>` : `<value>${v.toFixed(0)}</value>`;
+    return `<value><double>${formatDouble(v)}</double></value>`;
+  }
+  if (v === null) return '<value><nil/></value>';
+  if (Array.isArray(v)) return `<value><array><data>${(v as readonly XapiValue[]).map((e) => encodeXapiValue(e)).join('')}</data></array></value>`;
+  let members = '';
+  for (const [name, member] of Object.entries(v as XapiStruct)) {
+    // An absent option field (e.g. `snapshot` on a `del` event) is omitted (reference §5.1).
+    if ((member as XapiValue | undefined) === undefined) continue;
+    members += `<member><name>${name}</name>${encodeXapiValue(member, int32Members || (name === 'valid_ref_counts' && isStruct(member)))}</member>`;
+  }
+  return `<value><struct>${members}</struct></value>`;
+}
+
+function methodResponse(valueXml: string): string {
+  return `${XML_DECL}<methodResponse><params><param>${valueXml}</param></params></methodResponse>`;
+}
+
+/** A reply without the Status/Value envelope, as XAPI answers `system.listMethods` (reference §2). */
+export function encodeXmlRpcBareResponse(value: XapiValue): string {
+  return methodResponse(encodeXapiValue(value));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+/** The xml2js tree with `explicitChildren` + `preserveChildrenOrder` + `charsAsChildren`. */
+interface XmlNode {
+  readonly '#name': string;
+  readonly _?: string;
+  readonly $$?: readonly XmlNode[];
+}
+
+const PARSER_OPTIONS: xml2js.ParserOptions = {
+  explicitChildren: true,
+  preserveChildrenOrder: true,
+  charsAsChildren: true,
+  // Whitespace-only strings are legitimate values (`<value>  </value>` is "  ").
+  includeWhiteChars: true,
+  trim: false,
+  normalize: false,
+  explicitRoot: false,
+  async: false,
+  strict: true,
+};
+
+function protocolError(message: string, method?: string, cause?: unknown): XapiTransportError {
+  return new XapiTransportError('XAPI_PROTOCOL', message, { method, cause });
+}
+
+/**
+ * Parses synchronously. xml2js can throw from `parseString` and can invoke its callback twice
+ * (once with the result, again with an error raised while handling it), so only the first
+ * outcome counts and any throw becomes `XAPI_PROTOCOL`.
+ */
+function parseXml(body: string, method?: string): XmlNode {
+  const outcome: { settled: boolean; failure?: unknown; root?: unknown } = { settled: false };
+  const parser = new xml2js.Parser(PARSER_OPTIONS);
+  try {
+    parser.parseString(body, (err: Error | null, result: unknown) => {
+      if (outcome.settled) return;
+      outcome.settled = true;
+      outcome.failure = err ?? undefined;
+      outcome.root = result;
+    });
+  } catch (err) {
+    if (!outcome.settled) {
+      outcome.settled = true;
+      outcome.failure = err;
+    }
+  }
+  const { settled, failure, root } = outcome;
+  if (!settled) throw protocolError('XML parser did not complete', method);
+  if (failure !== undefined) {
+    const detail = failure instanceof Error ? (failure.message.split('\n')[0] ?? '') : 'parse error';
+    throw protocolError(`malformed XML: ${detail}`, method, failure);
+  }
+  if (typeof root !== 'object' || root === null || typeof (root as { '#name'?: unknown })['#name'] !== 'string') {
+    throw protocolError('empty XML document', method);
+  }
+  return root as XmlNode;
+}
+
+function isTextNode(n: XmlNode): boolean {
+  return n['#name'] === '__text__' || n['#name'] === '__cdata__';
+}
+
+function elements(n: XmlNode): XmlNode[] {
+  return (n.$$ ?? []).filter((c) => !isTextNode(c) && !c['#name'].startsWith('__'));
+}
+
+function textOf(n: XmlNode): string {
+  let s = '';
+  for (const c of n.$$ ?? []) if (isTextNode(c)) s += c._ ?? '';
+  return s;
+}
+
+function onlyChild(n: XmlNode, name: string, method?: string): XmlNode {
+  const els = elements(n);
+  const first = els[0];
+  if (els.length !== 1 || first?.['#name'] !== name) throw protocolError(`expected exactly one <${name}> in <${n['#name']}>`, method);
+  return first;
+}
+
+const INTEGER = /^[+-]?\d+$/;
+
+function decodeValueNode(node: XmlNode, method?: string): XapiValue {
+  const els = elements(node);
+  if (els.length === 0) return textOf(node); // bare <value>: string or int64 (reference §2)
+  const typed = els[0];
+  if (els.length > 1 || typed === undefined) throw protocolError('<value> holds more than one element', method);
+  const text = textOf(typed);
+  switch (typed['#name']) {
+    case 'string':
+    case 'dateTime.iso8601': // XAPI's format has no dashes (`20250319T04:16:24Z`): kept as text
+    case 'base64':
+      return text;
+    case 'i4':
+    case 'int':
+    case 'i8': {
+      const t = text.trim();
+      if (!INTEGER.test(t)) throw protocolError(`bad <${typed['#name']}> ${JSON.stringify(t)}`, method);
+      const n = Number(t);
+      // An int64 beyond 2^53 cannot be a JS number without loss: keep its decimal text.
+      return Number.isSafeInteger(n) ? n : t.replace(/^\+/, '');
+    }
+    case 'boolean':
+      return text.trim() === '1'; // rpclib: only `1` is true (reference §2)
+    case 'double': {
+      const t = text.trim();
+      const n = Number(t);
+      if (t === '' || Number.isNaN(n)) throw protocolError(`bad <double> ${JSON.stringify(t)}`, method);
+      return n;
+    }
+    case 'nil':
+      return null;
+    case 'array': {
+      const data = onlyChild(typed, 'data', method);
+      return elements(data).map((v) => {
+        if (v['#name'] !== 'value') throw protocolError(`unexpected <${v['#name']}> in <data>`, method);
+        return decodeValueNode(v, method);
+      });
+    }
+    case 'struct': {
+      const out: Record<string, XapiValue> = {};
+      for (const member of elements(typed)) {
+        if (member['#name'] !== 'member') throw protocolError(`unexpected <${member['#name']}> in <struct>`, method);
+        const parts = elements(member);
+        const nameNode = parts.find((p) => p['#name'] === 'name');
+        const valueNode = parts.find((p) => p['#name'] === 'value');
+        if (nameNode === undefined || valueNode === undefined || parts.length !== 2) throw protocolError('<member> needs one <name> and one <value>', method);
+        defineMember(out, textOf(nameNode), decodeValueNode(valueNode, method));
+      }
+      return out;
+    }
+    default:
+      throw protocolError(`unknown XML-RPC type <${typed['#name']}>`, method);
+  }
+}
+
+function asStringParam(v: XapiValue): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(v);
+}
+
+/**
+ * Unwraps XAPI's envelope (reference §2.1): `Status: Success` → `Value`; `Status: Failure` →
+ * `XapiError(ErrorDescription[0], rest)`. A reply without `Status` (e.g. `system.listMethods`) is
+ * returned as is.
+ */
+function unwrapEnvelope(v: XapiValue, method: string): XapiValue {
+  if (!isStruct(v) || !Object.hasOwn(v, 'Status')) return v;
+  const status = v.Status;
+  if (status === 'Success') {
+    if (!Object.hasOwn(v, 'Value')) throw protocolError('Success reply without Value', method);
+    return v.Value ?? null;
+  }
+  if (status === 'Failure') {
+    const description = v.ErrorDescription;
+    if (!Array.isArray(description) || description.length === 0) throw protocolError('Failure reply without ErrorDescription', method);
+    const [code, ...params] = (description as readonly XapiValue[]).map(asStringParam);
+    throw new XapiError(code ?? '', params, method);
+  }
+  throw protocolError(`unknown Status ${JSON.stringify(status)}`, method);
+}
+
+function decodeMethodResponse(body: string, method: string): XapiValue {
+  const root = parseXml(body, method);
+  if (root['#name'] !== 'methodResponse') throw protocolError(`expected <methodResponse>, got <${root['#name']}>`, method);
+  const part = elements(root)[0];
+  if (part?.['#name'] === 'fault') {
+    // A transport-level XML-RPC fault, not an XAPI failure: surfaced as XapiError so that
+    // `isTransient` treats it as permanent, with code XMLRPC_FAULT [faultCode; faultString].
+    const fault = decodeValueNode(onlyChild(part, 'value', method), method);
+    const code = isStruct(fault) ? asStringParam(fault.faultCode ?? '') : '';
+    const message = isStruct(fault) ? asStringParam(fault.faultString ?? '') : asStringParam(fault);
+    throw new XapiError('XMLRPC_FAULT', [code, message], method);
+  }
+  if (part?.['#name'] !== 'params') throw protocolError('<methodResponse> without <params> or <fault>', method);
+  const param = onlyChild(part, 'param', method);
+  return unwrapEnvelope(decodeValueNode(onlyChild(param, 'value', method), method), method);
+}
+
+function decodeMethodCall(body: string): XapiCall {
+  const root = parseXml(body);
+  if (root['#name'] !== 'methodCall') throw protocolError(`expected <methodCall>, got <${root['#name']}>`);
+  const els = elements(root);
+  const nameNode = els.find((e) => e['#name'] === 'methodName');
+  const paramsNode = els.find((e) => e['#name'] === 'params');
+  if (nameNode === undefined) throw protocolError('<methodCall> without <methodName>');
+  // rpclib requires <params> (reference §2: "A methodCall with no <params> fails").
+  if (paramsNode === undefined) throw protocolError('<methodCall> without <params>');
+  const method = textOf(nameNode).trim();
+  if (method === '') throw protocolError('empty <methodName>');
+  const params = elements(paramsNode).map((p) => {
+    if (p['#name'] !== 'param') throw protocolError(`unexpected <${p['#name']}> in <params>`, method);
+    return decodeValueNode(onlyChild(p, 'value', method), method);
+  });
+  return { method, params };
+}
+
+function encodeEnvelope(members: string): string {
+  return methodResponse(`<value><struct>${members}</struct></value>`);
+}
+
+/** XML-RPC as XAPI speaks it; see the module comment and reference/xapi.md §2. */
+export const xmlRpcCodec: XapiWireCodec = {
+  protocol: 'xmlrpc',
+  path: '/',
+  contentType: 'text/xml',
+  encodeCall(method, params) {
+    const body = `${XML_DECL}<methodCall><methodName>${escapeXapiText(method)}</methodName><params>${params
+      .map((p) => `<param>${encodeRequestValue(p)}</param>`)
+      .join('')}</params></methodCall>`;
+    return assertRequestSize(body, method);
+  },
+  decodeResponse: decodeMethodResponse,
+  decodeCall: decodeMethodCall,
+  encodeSuccess(value) {
+    return encodeEnvelope(`<member><name>Status</name><value>Success</value></member><member><name>Value</name>${encodeXapiValue(value)}</member>`);
+  },
+  encodeFailure(code, params) {
+    const description = [code, ...params].map((p) => encodeXapiValue(p)).join('');
+    return encodeEnvelope(
+      `<member><name>Status</name><value>Failure</value></member><member><name>ErrorDescription</name><value><array><data>${description}</data></array></value></member>`,
+    );
+  },
+};

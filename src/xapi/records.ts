@@ -1,0 +1,194 @@
+import type { XapiStruct, XapiValue } from './codec/types.js';
+import { XapiTransportError } from './errors.js';
+
+/*
+ * Typed records holding only the fields the daemon uses (reference/xapi.md §6). Values are
+ * normalised from either codec: XML-RPC sends API ints as bare strings and bools as `<boolean>`
+ * (§2), JSON-RPC as numbers and booleans (§3). A record missing a field or holding the wrong shape
+ * is a protocol error naming the class, ref and field.
+ */
+
+export type OtherConfig = Readonly<Record<string, string>>;
+
+export interface NetworkRecord {
+  readonly ref: string;
+  readonly uuid: string;
+  readonly bridge: string;
+  readonly otherConfig: OtherConfig;
+}
+
+export interface VifRecord {
+  readonly ref: string;
+  readonly uuid: string;
+  readonly device: string;
+  readonly MAC: string;
+  /** VM ref. */
+  readonly VM: string;
+  /** network ref. */
+  readonly network: string;
+  readonly otherConfig: OtherConfig;
+}
+
+export interface VmRecord {
+  readonly ref: string;
+  readonly uuid: string;
+  /** host ref; `OpaqueRef:NULL` when not resident (§6). */
+  readonly residentOn: string;
+  /** `-1` when halted (§6). */
+  readonly domid: number;
+  readonly isControlDomain: boolean;
+  readonly otherConfig: OtherConfig;
+}
+
+export interface PoolRecord {
+  readonly ref: string;
+  readonly uuid: string;
+  /** host ref. */
+  readonly master: string;
+  readonly otherConfig: OtherConfig;
+}
+
+export interface HostRecord {
+  readonly ref: string;
+  readonly uuid: string;
+  readonly hostname: string;
+  readonly softwareVersion: OtherConfig;
+  readonly otherConfig: OtherConfig;
+}
+
+export const NULL_REF = 'OpaqueRef:NULL';
+
+function malformed(what: string, detail: string): XapiTransportError {
+  return new XapiTransportError('XAPI_PROTOCOL', `malformed ${what}: ${detail}`);
+}
+
+function isStruct(v: XapiValue | undefined): v is XapiStruct {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+class FieldReader {
+  constructor(
+    private readonly what: string,
+    private readonly record: XapiStruct,
+  ) {}
+
+  private field(name: string): XapiValue {
+    const v = Object.hasOwn(this.record, name) ? this.record[name] : undefined;
+    if (v === undefined) throw malformed(this.what, `missing field "${name}"`);
+    return v;
+  }
+
+  string(name: string): string {
+    const v = this.field(name);
+    if (typeof v !== 'string') throw malformed(this.what, `field "${name}" is not a string`);
+    return v;
+  }
+
+  /** API int: a decimal string over XML-RPC, a number over JSON-RPC. */
+  int(name: string): number {
+    const v = this.field(name);
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
+    if (!Number.isSafeInteger(n)) throw malformed(this.what, `field "${name}" is not an integer`);
+    return n;
+  }
+
+  /** API bool: `<boolean>` decodes to a boolean; tolerate the DB string forms too (§6 filter notes). */
+  bool(name: string): boolean {
+    const v = this.field(name);
+    if (typeof v === 'boolean') return v;
+    if (v === 'true' || v === '1' || v === 1) return true;
+    if (v === 'false' || v === '0' || v === 0) return false;
+    throw malformed(this.what, `field "${name}" is not a boolean`);
+  }
+
+  map(name: string): OtherConfig {
+    const v = this.field(name);
+    if (!isStruct(v)) throw malformed(this.what, `field "${name}" is not a map`);
+    const out: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const [k, value] of Object.entries(v)) {
+      if (typeof value !== 'string') throw malformed(this.what, `field "${name}" key "${k}" is not a string`);
+      out[k] = value;
+    }
+    return out;
+  }
+}
+
+function reader(cls: string, ref: string, value: XapiValue): FieldReader {
+  const what = `${cls} record ${ref}`;
+  if (!isStruct(value)) throw malformed(what, 'not a struct');
+  return new FieldReader(what, value);
+}
+
+export function parseNetwork(ref: string, value: XapiValue): NetworkRecord {
+  const r = reader('network', ref, value);
+  return { ref, uuid: r.string('uuid'), bridge: r.string('bridge'), otherConfig: r.map('other_config') };
+}
+
+export function parseVif(ref: string, value: XapiValue): VifRecord {
+  const r = reader('VIF', ref, value);
+  return {
+    ref,
+    uuid: r.string('uuid'),
+    device: r.string('device'),
+    MAC: r.string('MAC'),
+    VM: r.string('VM'),
+    network: r.string('network'),
+    otherConfig: r.map('other_config'),
+  };
+}
+
+export function parseVm(ref: string, value: XapiValue): VmRecord {
+  const r = reader('VM', ref, value);
+  return {
+    ref,
+    uuid: r.string('uuid'),
+    residentOn: r.string('resident_on'),
+    domid: r.int('domid'),
+    isControlDomain: r.bool('is_control_domain'),
+    otherConfig: r.map('other_config'),
+  };
+}
+
+export function parsePool(ref: string, value: XapiValue): PoolRecord {
+  const r = reader('pool', ref, value);
+  return { ref, uuid: r.string('uuid'), master: r.string('master'), otherConfig: r.map('other_config') };
+}
+
+export function parseHost(ref: string, value: XapiValue): HostRecord {
+  const r = reader('host', ref, value);
+  return {
+    ref,
+    uuid: r.string('uuid'),
+    hostname: r.string('hostname'),
+    softwareVersion: r.map('software_version'),
+    otherConfig: r.map('other_config'),
+  };
+}
+
+/** A `get_all_records[_where]` answer (map ref → record) as typed records. */
+export function parseRecordMap<R>(cls: string, value: XapiValue, parse: (ref: string, v: XapiValue) => R): R[] {
+  if (!isStruct(value)) throw malformed(`${cls}.get_all_records answer`, 'not a map of ref to record');
+  return Object.entries(value).map(([ref, v]) => parse(ref, v));
+}
+
+/** A reply that must be a ref (`get_this_host`, `event.inject`'s token is a plain string too). */
+export function expectString(value: XapiValue, what: string): string {
+  if (typeof value !== 'string') throw malformed(what, 'not a string');
+  return value;
+}
+
+/** Structural equality of two typed records (flat fields and string maps only). */
+export function sameRecord<R extends object>(a: R, b: R): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    const va = (a as Record<string, unknown>)[k];
+    const vb = (b as Record<string, unknown>)[k];
+    if (typeof va === 'object' && va !== null && typeof vb === 'object' && vb !== null) {
+      const ea = Object.keys(va);
+      if (ea.length !== Object.keys(vb).length) return false;
+      for (const e of ea) if ((va as Record<string, unknown>)[e] !== (vb as Record<string, unknown>)[e]) return false;
+    } else if (va !== vb) return false;
+  }
+  return true;
+}

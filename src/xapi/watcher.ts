@@ -1,0 +1,438 @@
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { AbortedError, CodedError, describeError } from '../errors.js';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../retry.js';
+import { emptyChange, isEmptyChange, LOOKUP, XapiCache, type ObjectTable, type XapiChange } from './cache.js';
+import type { XapiStruct, XapiValue } from './codec/types.js';
+import { XapiError } from './errors.js';
+import { DEFAULT_LOOKUP_BATCH_SIZE, getNetworks, getPool, getPoolRef, getThisHost, isUuid, lookupVifsByUuid, lookupVmsByUuid } from './lookups.js';
+import { expectString, parseHost, parseNetwork, parsePool, parseVif, parseVm, type VifRecord, type VmRecord } from './records.js';
+import type { XapiCaller } from './session.js';
+
+export interface XapiInterest {
+  readonly vifs: Iterable<string>;
+  readonly vms: Iterable<string>;
+}
+
+/** `syncing`: (re)fetching; `live`: following events; `down`: XAPI unreachable, retrying. */
+export type XapiWatcherPhase = 'idle' | 'syncing' | 'live' | 'down';
+
+export interface XapiWatcherEvents {
+  change: [XapiChange];
+  phase: [XapiWatcherPhase];
+}
+
+export interface XapiWatcherOptions {
+  readonly caller: XapiCaller;
+  readonly logger: Logger;
+  /** event.from server-side timeout (reference §5.1; 30–60 s). Default 30. */
+  readonly eventTimeoutSec?: number;
+  readonly lookupBatchSize?: number;
+  /** setInterest calls within this window are looked up as one batch per class. Default 2 ms. */
+  readonly coalesceMs?: number;
+  readonly backoff?: BackoffPolicy;
+  readonly random?: () => number;
+}
+
+interface EventRecord {
+  readonly cls: string;
+  readonly operation: string;
+  readonly ref: string;
+  readonly snapshot: XapiValue | undefined;
+}
+
+/**
+ * Follows XAPI for the objects this host's ports depend on (reference/xapi.md §5, §10.3):
+ * token from `event.inject("pool", poolRef)` first, then the initial fetch, then `event.from`
+ * long-polls subscribed to `pool`, this host, `network`, and `vif/<ref>` / `vm/<ref>` for each
+ * object of interest, so cost follows this host's objects, not the pool's. Exactly one long-poll is
+ * in flight when idle. New UUIDs are looked up in coalesced batches; interest growth re-issues
+ * the long-poll with the same token.
+ */
+export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
+  readonly cache = new XapiCache();
+  private readonly o: XapiWatcherOptions;
+  private interestVifs = new Set<string>();
+  private interestVms = new Set<string>();
+  private queuedVifs = new Set<string>();
+  private queuedVms = new Set<string>();
+  private lookupTimer: NodeJS.Timeout | undefined;
+  private lookupRunning: Promise<void> | undefined;
+  private stopController: AbortController | undefined;
+  private pollController: AbortController | undefined;
+  private loop: Promise<void> | undefined;
+  private resyncRequested = false;
+  private token = '';
+  private hostRef: string | undefined;
+  private syncedGeneration = -1;
+  private currentPhase: XapiWatcherPhase = 'idle';
+  private subscribed = new Set<string>();
+
+  constructor(options: XapiWatcherOptions) {
+    super();
+    this.o = options;
+  }
+
+  get phase(): XapiWatcherPhase {
+    return this.currentPhase;
+  }
+
+  start(signal?: AbortSignal): void {
+    if (this.loop !== undefined) return;
+    const controller = new AbortController();
+    this.stopController = controller;
+    signal?.addEventListener('abort', () => void this.stop(), { once: true });
+    this.loop = this.run(controller.signal).catch((err: unknown) => {
+      // run() handles its own failures; this guards against a bug turning into an unhandled rejection.
+      this.o.logger.error({ err: describeError(err) }, 'XAPI watcher loop ended unexpectedly');
+    });
+  }
+
+  async stop(): Promise<void> {
+    const controller = this.stopController;
+    if (controller === undefined) return;
+    controller.abort(new AbortedError('XAPI watcher stopped'));
+    if (this.lookupTimer !== undefined) clearTimeout(this.lookupTimer);
+    this.lookupTimer = undefined;
+    await this.loop;
+    await this.lookupRunning;
+    this.loop = undefined;
+    this.stopController = undefined;
+    this.setPhase('idle');
+  }
+
+  /**
+   * The VIF and VM UUIDs the database refers to now. Cheap and idempotent: new UUIDs become
+   * `pending` and are looked up in a coalesced batch; dropped ones are forgotten.
+   */
+  setInterest(interest: XapiInterest): void {
+    const vifs = new Set(interest.vifs);
+    const vms = new Set(interest.vms);
+    const change = emptyChange();
+    this.updateInterest(this.interestVifs, vifs, this.queuedVifs, this.cache.vifs, change.vifs);
+    this.updateInterest(this.interestVms, vms, this.queuedVms, this.cache.vms, change.vms);
+    this.interestVifs = vifs;
+    this.interestVms = vms;
+    this.emitChange(change);
+    if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+  }
+
+  /** Drops every VIF/VM lookup (back to `pending`) and refetches everything (`flush-cache`). */
+  flushCache(): void {
+    const change = emptyChange();
+    for (const uuid of this.interestVifs) this.cache.vifs.set(uuid, isUuid(uuid) ? LOOKUP.pending : LOOKUP.absent, change.vifs);
+    for (const uuid of this.interestVms) this.cache.vms.set(uuid, isUuid(uuid) ? LOOKUP.pending : LOOKUP.absent, change.vms);
+    this.emitChange(change);
+    this.requestResync();
+  }
+
+  /** Refetches everything of interest without dropping what is known (periodic safety net). */
+  requestResync(): void {
+    this.resyncRequested = true;
+    this.pollController?.abort(new AbortedError('resync'));
+  }
+
+  private updateInterest(
+    old: ReadonlySet<string>,
+    next: ReadonlySet<string>,
+    queue: Set<string>,
+    table: ObjectTable<VifRecord> | ObjectTable<VmRecord>,
+    changed: Set<string>,
+  ): void {
+    for (const uuid of old) {
+      if (next.has(uuid)) continue;
+      table.delete(uuid);
+      queue.delete(uuid);
+    }
+    for (const uuid of next) {
+      if (old.has(uuid)) continue;
+      if (!isUuid(uuid)) {
+        // Not a UUID: XAPI could only answer UUID_INVALID, and the filter language cannot carry it.
+        table.set(uuid, LOOKUP.absent, changed);
+        continue;
+      }
+      table.set(uuid, this.currentPhase === 'down' ? LOOKUP.unknown : LOOKUP.pending, changed);
+      if (this.currentPhase !== 'down') queue.add(uuid);
+    }
+  }
+
+  private scheduleLookup(): void {
+    if (this.lookupTimer !== undefined || this.stopController === undefined) return;
+    this.lookupTimer = setTimeout(() => {
+      this.lookupTimer = undefined;
+      if (this.currentPhase !== 'live' || this.lookupRunning !== undefined) return;
+      this.lookupRunning = this.runLookups().finally(() => {
+        this.lookupRunning = undefined;
+        if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+      });
+    }, this.o.coalesceMs ?? 2);
+  }
+
+  private async runLookups(): Promise<void> {
+    const signal = this.stopController?.signal;
+    const vifs = this.queuedVifs;
+    const vms = this.queuedVms;
+    this.queuedVifs = new Set();
+    this.queuedVms = new Set();
+    const options = { batchSize: this.o.lookupBatchSize ?? DEFAULT_LOOKUP_BATCH_SIZE, signal, retries: 1 };
+    try {
+      const [vifRecords, vmRecords] = await Promise.all([
+        vifs.size > 0 ? lookupVifsByUuid(this.o.caller, vifs, options) : new Map<string, VifRecord>(),
+        vms.size > 0 ? lookupVmsByUuid(this.o.caller, vms, options) : new Map<string, VmRecord>(),
+      ]);
+      const change = emptyChange();
+      this.applyLookups(vifs, vifRecords, this.interestVifs, this.cache.vifs, change.vifs);
+      this.applyLookups(vms, vmRecords, this.interestVms, this.cache.vms, change.vms);
+      this.emitChange(change);
+      this.resubscribeIfGrown();
+    } catch (err) {
+      if (signal?.aborted === true) return;
+      this.o.logger.warn({ err: describeError(err) }, 'XAPI lookup failed; resynchronising');
+      const change = emptyChange();
+      for (const uuid of vifs) if (this.cache.vifs.get(uuid).state === 'pending') this.cache.vifs.set(uuid, LOOKUP.unknown, change.vifs);
+      for (const uuid of vms) if (this.cache.vms.get(uuid).state === 'pending') this.cache.vms.set(uuid, LOOKUP.unknown, change.vms);
+      this.emitChange(change);
+      this.requestResync();
+    }
+  }
+
+  /** Found → known; missing → absent, except that a previously known object keeps its record, marked deleted (DESIGN §2). */
+  private applyLookups<R extends { readonly ref: string; readonly uuid: string }>(
+    asked: Iterable<string>,
+    found: ReadonlyMap<string, R>,
+    interest: ReadonlySet<string>,
+    t: ObjectTable<R>,
+    changed: Set<string>,
+  ): void {
+    for (const uuid of asked) {
+      if (!interest.has(uuid)) continue;
+      const record = found.get(uuid) ?? found.get(uuid.toLowerCase());
+      if (record !== undefined) {
+        t.set(uuid, { state: 'known', record, deleted: false }, changed);
+        continue;
+      }
+      const prev = t.get(uuid);
+      if (prev.state === 'known') t.set(uuid, { state: 'known', record: prev.record, deleted: true }, changed);
+      else t.set(uuid, LOOKUP.absent, changed);
+    }
+  }
+
+  private subscriptions(): string[] {
+    return ['pool', this.hostRef !== undefined ? `host/${this.hostRef}` : 'host', 'network', ...this.cache.vifs.liveRefs().map((r) => `vif/${r}`), ...this.cache.vms.liveRefs().map((r) => `vm/${r}`)];
+  }
+
+  private resubscribeIfGrown(): void {
+    if (this.pollController === undefined) return;
+    for (const s of this.subscriptions()) {
+      if (!this.subscribed.has(s)) {
+        this.pollController.abort(new AbortedError('resubscribe'));
+        return;
+      }
+    }
+  }
+
+  private setPhase(phase: XapiWatcherPhase): void {
+    if (phase === this.currentPhase) return;
+    this.currentPhase = phase;
+    this.o.logger.info({ phase }, 'XAPI watcher state');
+    this.emit('phase', phase);
+  }
+
+  private emitChange(change: XapiChange): void {
+    if (!isEmptyChange(change)) this.emit('change', change);
+  }
+
+  private async run(stop: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!stop.aborted) {
+      try {
+        this.setPhase('syncing');
+        await this.sync(stop);
+        failures = 0;
+        this.setPhase('live');
+        if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+        while (!isAborted(stop) && !this.resyncRequested) await this.pollOnce(stop);
+      } catch (err) {
+        if (isAborted(stop)) break;
+        if (err instanceof XapiError && err.code === 'EVENT_FROM_TOKEN_PARSE_FAILURE') {
+          this.o.logger.info('XAPI rejected the event token; resynchronising');
+          continue;
+        }
+        failures++;
+        this.setPhase('down');
+        this.markUnreachable();
+        const delay = backoffDelay(failures, this.o.backoff ?? DEFAULT_BACKOFF, this.o.random);
+        this.o.logger.warn({ err: describeError(err), retryInMs: delay }, 'XAPI unavailable');
+        try {
+          await sleep(delay, undefined, { signal: stop });
+        } catch {
+          break;
+        }
+      }
+    }
+  }
+
+  /** Pending lookups cannot resolve while XAPI is unreachable: they become `unknown` (DESIGN §2). */
+  private markUnreachable(): void {
+    const change = emptyChange();
+    for (const uuid of this.cache.vifs.uuids()) if (this.cache.vifs.get(uuid).state === 'pending') this.cache.vifs.set(uuid, LOOKUP.unknown, change.vifs);
+    for (const uuid of this.cache.vms.uuids()) if (this.cache.vms.get(uuid).state === 'pending') this.cache.vms.set(uuid, LOOKUP.unknown, change.vms);
+    this.queuedVifs.clear();
+    this.queuedVms.clear();
+    this.emitChange(change);
+  }
+
+  /** Token first, then the fetch (reference §5.2): nothing changed in between can be missed. */
+  private async sync(signal: AbortSignal): Promise<void> {
+    this.resyncRequested = false;
+    const caller = this.o.caller;
+    const opts = { signal };
+    const poolRef = await getPoolRef(caller, opts);
+    this.token = poolRef !== undefined ? expectString(await caller.call('event.inject', ['pool', poolRef], opts), 'event.inject answer') : '';
+    const generation = caller.generation;
+    const host = await getThisHost(caller, opts);
+    const pool = await getPool(caller, opts);
+    const networks = await getNetworks(caller, opts);
+    const vifUuids = [...this.interestVifs].filter(isUuid);
+    const vmUuids = [...this.interestVms].filter(isUuid);
+    for (const u of vifUuids) this.queuedVifs.delete(u);
+    for (const u of vmUuids) this.queuedVms.delete(u);
+    const batch = { ...opts, batchSize: this.o.lookupBatchSize ?? DEFAULT_LOOKUP_BATCH_SIZE };
+    const vifs = await lookupVifsByUuid(caller, vifUuids, batch);
+    const vms = await lookupVmsByUuid(caller, vmUuids, batch);
+
+    const change = emptyChange();
+    this.hostRef = host.ref;
+    this.cache.setHost(host, change);
+    this.cache.setPool(pool, change);
+    this.cache.replaceNetworks(networks.byRef.values(), change);
+    this.applyLookups(vifUuids, vifs, this.interestVifs, this.cache.vifs, change.vifs);
+    this.applyLookups(vmUuids, vms, this.interestVms, this.cache.vms, change.vms);
+    this.syncedGeneration = generation;
+    this.o.logger.debug({ vifs: vifs.size, vms: vms.size, networks: networks.byRef.size }, 'XAPI snapshot fetched');
+    this.emitChange(change);
+  }
+
+  private async pollOnce(stop: AbortSignal): Promise<void> {
+    const controller = new AbortController();
+    const onStop = (): void => {
+      controller.abort(new AbortedError('XAPI watcher stopped'));
+    };
+    stop.addEventListener('abort', onStop, { once: true });
+    this.pollController = controller;
+    const subs = this.subscriptions();
+    this.subscribed = new Set(subs);
+    const timeoutSec = this.o.eventTimeoutSec ?? 30;
+    let result: XapiValue;
+    try {
+      // A non-integral float: XML-RPC hosts before 7.3 reject an int timeout (reference §5.1, XO's 60.1).
+      result = await this.o.caller.call('event.from', [subs, this.token, timeoutSec + 0.1], {
+        signal: controller.signal,
+        timeoutMs: (timeoutSec + 30) * 1000,
+        retries: 0,
+      });
+    } catch (err) {
+      // Aborted to re-subscribe or resync: the loop re-issues (same token) or resyncs.
+      if (controller.signal.aborted && !stop.aborted && err instanceof CodedError && err.code === 'ABORTED') return;
+      throw err;
+    } finally {
+      stop.removeEventListener('abort', onStop);
+      this.pollController = undefined;
+    }
+    if (this.o.caller.generation !== this.syncedGeneration) {
+      // A re-login happened: XAPI may have restarted, so the snapshot is suspect (reference §5.2 step 5).
+      this.resyncRequested = true;
+      return;
+    }
+    this.applyBatch(result);
+  }
+
+  private applyBatch(result: XapiValue): void {
+    const batch = asStruct(result);
+    const token = batch?.token;
+    const events = batch?.events;
+    if (typeof token !== 'string' || !Array.isArray(events)) {
+      this.o.logger.warn('malformed event.from answer; resynchronising');
+      this.resyncRequested = true;
+      return;
+    }
+    this.token = token;
+    const change = emptyChange();
+    for (const raw of events as readonly XapiValue[]) {
+      const ev = parseEvent(raw);
+      if (ev === undefined) {
+        this.o.logger.warn('malformed event in event.from answer; ignored');
+        continue;
+      }
+      try {
+        this.applyEvent(ev, change);
+      } catch (err) {
+        this.o.logger.warn({ cls: ev.cls, err: describeError(err) }, 'malformed event snapshot; ignored');
+      }
+    }
+    this.emitChange(change);
+  }
+
+  private applyEvent(ev: EventRecord, change: XapiChange): void {
+    const del = ev.operation === 'del';
+    if (!del && ev.snapshot === undefined) return;
+    switch (ev.cls) {
+      case 'vif':
+        applyObjectEventTo(this.cache.vifs, ev, parseVif, change.vifs);
+        return;
+      case 'vm':
+        applyObjectEventTo(this.cache.vms, ev, parseVm, change.vms);
+        return;
+      case 'network':
+        if (del) this.cache.deleteNetwork(ev.ref, change);
+        else this.cache.upsertNetwork(parseNetwork(ev.ref, ev.snapshot ?? null), change);
+        return;
+      case 'pool':
+        if (!del) this.cache.setPool(parsePool(ev.ref, ev.snapshot ?? null), change);
+        return;
+      case 'host':
+        if (!del && ev.ref === this.hostRef) this.cache.setHost(parseHost(ev.ref, ev.snapshot ?? null), change);
+        return;
+      default:
+        return;
+    }
+  }
+}
+
+/** Per DESIGN §2 a deleted object keeps its last record (marked deleted) while still of interest. */
+function applyObjectEventTo<R extends { readonly ref: string; readonly uuid: string }>(
+  table: ObjectTable<R>,
+  ev: EventRecord,
+  parse: (ref: string, v: XapiValue) => R,
+  changed: Set<string>,
+): void {
+  const uuid = table.uuidOf(ev.ref);
+  if (uuid === undefined) return;
+  if (ev.operation === 'del') {
+    const prev = table.get(uuid);
+    if (prev.state === 'known') table.set(uuid, { state: 'known', record: prev.record, deleted: true }, changed);
+    return;
+  }
+  table.set(uuid, { state: 'known', record: parse(ev.ref, ev.snapshot ?? null), deleted: false }, changed);
+}
+
+/** Reads the flag afresh (TypeScript narrows a property read across awaits). */
+function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
+function asStruct(v: XapiValue | undefined): XapiStruct | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as XapiStruct) : undefined;
+}
+
+/** `{id, timestamp, class, operation, ref, snapshot?}`; `class` is lowercase (reference §5.1). */
+function parseEvent(raw: XapiValue): EventRecord | undefined {
+  const s = asStruct(raw);
+  if (s === undefined) return undefined;
+  const cls = s.class;
+  const operation = s.operation;
+  const ref = s.ref;
+  if (typeof cls !== 'string' || typeof operation !== 'string' || typeof ref !== 'string') return undefined;
+  return { cls: cls.toLowerCase(), operation, ref, snapshot: Object.hasOwn(s, 'snapshot') ? s.snapshot : undefined };
+}

@@ -1,0 +1,216 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator, type Simulator } from '../../../src/sim/index.js';
+import type { XapiChange } from '../../../src/xapi/cache.js';
+import { createXapiClient, type XapiClient } from '../../../src/xapi/client.js';
+import { getNetworks, getThisHost, lookupVifsByUuid } from '../../../src/xapi/lookups.js';
+
+const logger = pino({ level: 'silent' });
+const FAST_BACKOFF = { initialMs: 20, maxMs: 100, factor: 2, jitter: 0 };
+
+async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function nextChange(client: XapiClient, matches: (c: XapiChange) => boolean): Promise<XapiChange> {
+  return new Promise((resolve) => {
+    const on = (c: XapiChange): void => {
+      if (!matches(c)) return;
+      client.watcher.off('change', on);
+      resolve(c);
+    };
+    client.watcher.on('change', on);
+  });
+}
+
+const combos = [
+  ['xmlrpc', 'tcp'],
+  ['jsonrpc', 'tcp'],
+  ['xmlrpc', 'unix'],
+  ['jsonrpc', 'unix'],
+] as const;
+
+describe.each(combos)('XAPI client against the simulator (%s over %s)', (protocol, via) => {
+  let sim: Simulator;
+  let dir: string;
+  const clients: XapiClient[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'xapi-client-'));
+    sim = await startSimulator({ generate: { vms: 4, vifsPerVm: 2, hosts: 2 }, ...(via === 'unix' ? { unix: join(dir, 'xapi') } : {}) });
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await sim.faults.set({ down: false, malformedEvery: 0, http500: false });
+  });
+  afterAll(async () => {
+    await sim.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function client(): XapiClient {
+    const c = createXapiClient({
+      url: via === 'unix' ? `unix:${join(dir, 'xapi')}` : (sim.url ?? ''),
+      protocol,
+      user: 'root',
+      password: 'pw',
+      callTimeoutMs: 2000,
+      eventTimeoutSec: 30,
+      lookupBatchSize: 200,
+      logger,
+      backoff: FAST_BACKOFF,
+    });
+    clients.push(c);
+    return c;
+  }
+
+  it('logs in and looks things up', async () => {
+    const { session } = client();
+    const host = await getThisHost(session);
+    expect(host.uuid).toBe(sim.thisHost.uuid);
+    expect((await getNetworks(session)).byBridge.has('xenbr0')).toBe(true);
+    const local = sim.localVifs();
+    expect(local.length).toBe(4);
+    const found = await lookupVifsByUuid(session, [...local.map((v) => v.vifUuid), '00000000-0000-4000-8000-000000000000']);
+    expect([...found.keys()].sort()).toEqual(local.map((v) => v.vifUuid).sort());
+    expect(session.valid).toBe(true);
+  });
+
+  it('re-logs in once when the session is invalidated, and the call succeeds', async () => {
+    const { session } = client();
+    await session.call('pool.get_all', []);
+    sim.resetCounters();
+    sim.invalidateSessions();
+    expect(Array.isArray(await session.call('pool.get_all', []))).toBe(true);
+    expect(sim.counters.calls['session.login_with_password']).toBe(1);
+    expect(sim.counters.calls['pool.get_all']).toBe(2);
+  });
+
+  it('retries while the simulator is down and recovers when it is back', async () => {
+    const { session } = client();
+    await session.call('pool.get_all', []);
+    await sim.faults.set({ down: true });
+    const pending = session.call('pool.get_all', [], { retries: 30 });
+    setTimeout(() => void sim.faults.set({ down: false }), 150);
+    expect(Array.isArray(await pending)).toBe(true);
+  });
+
+  it('a malformed reply is a typed error and the next call is fine', async () => {
+    const { session } = client();
+    await session.call('pool.get_all', []);
+    await sim.faults.set({ malformedEvery: 1 });
+    await expect(session.call('pool.get_all', [], { retries: 0 })).rejects.toMatchObject({ code: 'XAPI_PROTOCOL' });
+    await sim.faults.set({ malformedEvery: 0 });
+    expect(Array.isArray(await session.call('pool.get_all', []))).toBe(true);
+  });
+
+  it('watcher: lookups resolve, other_config changes arrive within 100 ms, deletions are reported', async () => {
+    const c = client();
+    const local = sim.localVifs();
+    const [first, second] = local;
+    if (first === undefined || second === undefined) throw new Error('fixture has too few VIFs');
+    c.watcher.setInterest({ vifs: [first.vifUuid], vms: [first.vmUuid, '00000000-0000-4000-8000-0000000000ff'] });
+    expect(c.watcher.cache.vif(first.vifUuid).state).toBe('pending');
+    c.start();
+    await waitFor(() => c.watcher.phase === 'live' && c.watcher.cache.vif(first.vifUuid).state === 'known');
+    expect(c.watcher.cache.vm('00000000-0000-4000-8000-0000000000ff').state).toBe('absent');
+    expect(c.watcher.cache.host?.uuid).toBe(sim.thisHost.uuid);
+    expect(c.watcher.cache.networkByBridge('xenbr0')).toBeDefined();
+
+    // Let the long-poll settle, then change a subscribed object.
+    await new Promise((r) => setTimeout(r, 30));
+    const changed = nextChange(c, (ch) => ch.vifs.has(first.vifUuid));
+    const t0 = performance.now();
+    sim.state.setOtherConfig('VIF', first.vifUuid, { 'nicira-iface-id': 'custom' });
+    await changed;
+    expect(performance.now() - t0).toBeLessThan(100);
+    const vif = c.watcher.cache.vif(first.vifUuid);
+    expect(vif.state === 'known' && vif.record.otherConfig['nicira-iface-id']).toBe('custom');
+
+    // Interest growth: the new VIF is looked up and then followed by the long-poll.
+    const polls = sim.counters.calls['event.from'] ?? 0;
+    c.watcher.setInterest({ vifs: [first.vifUuid, second.vifUuid], vms: [first.vmUuid] });
+    await waitFor(() => c.watcher.cache.vif(second.vifUuid).state === 'known');
+    await waitFor(() => (sim.counters.calls['event.from'] ?? 0) > polls);
+    await new Promise((r) => setTimeout(r, 30));
+    const secondChanged = nextChange(c, (ch) => ch.vifs.has(second.vifUuid));
+    sim.state.setOtherConfig('VIF', second.vifUuid, { 'nicira-iface-id': 'other' });
+    await secondChanged;
+
+    // Network changes (class subscription).
+    const netChanged = nextChange(c, (ch) => ch.networks.size > 0);
+    sim.state.setOtherConfig('network', 'xenbr0', { 'nicira-bridge-id': 'b0' });
+    await netChanged;
+    expect(c.watcher.cache.networkByBridge('xenbr0')?.otherConfig['nicira-bridge-id']).toBe('b0');
+
+    // Deletion keeps the last record, marked deleted (DESIGN §2).
+    const deleted = nextChange(c, (ch) => ch.vifs.has(first.vifUuid));
+    sim.state.removeVif(first.vifUuid);
+    await deleted;
+    const gone = c.watcher.cache.vif(first.vifUuid);
+    expect(gone.state === 'known' && gone.deleted).toBe(true);
+    expect(gone.state === 'known' && gone.record.otherConfig['nicira-iface-id']).toBe('custom');
+  });
+
+  it('watcher: XAPI down → new lookups unknown; back up → resynchronised', async () => {
+    const c = client();
+    const [first, second] = sim.localVifs();
+    if (first === undefined || second === undefined) throw new Error('fixture has too few VIFs');
+    c.watcher.setInterest({ vifs: [first.vifUuid], vms: [] });
+    c.start();
+    await waitFor(() => c.watcher.phase === 'live' && c.watcher.cache.vif(first.vifUuid).state === 'known');
+    await sim.faults.set({ down: true });
+    await waitFor(() => c.watcher.phase === 'down');
+    expect(c.session.valid).toBe(false);
+    c.watcher.setInterest({ vifs: [first.vifUuid, second.vifUuid], vms: [] });
+    expect(c.watcher.cache.vif(second.vifUuid).state).toBe('unknown');
+    expect(c.watcher.cache.vif(first.vifUuid).state).toBe('known');
+    await sim.faults.set({ down: false });
+    await waitFor(() => c.watcher.phase === 'live' && c.watcher.cache.vif(second.vifUuid).state === 'known');
+    expect(c.session.valid).toBe(true);
+  });
+});
+
+describe('watcher at scale', () => {
+  let sim: Simulator;
+  beforeAll(async () => {
+    sim = await startSimulator({ generate: { vms: 250, vifsPerVm: 4, hosts: 4 } });
+  });
+  afterAll(async () => {
+    await sim.close();
+  });
+
+  it.each(['xmlrpc', 'jsonrpc'] as const)('1000 VIF lookups cost at most 20 calls (%s); an idle watcher keeps one long-poll', async (protocol) => {
+    const vifs = sim.state.all('VIF').map((r) => r.fields.uuid as string);
+    const vms = sim.state.all('VM').map((r) => r.fields.uuid as string);
+    expect(vifs.length).toBe(1000);
+    sim.resetCounters();
+    const c = createXapiClient({ url: sim.url ?? '', protocol, user: '', password: '', callTimeoutMs: 5000, eventTimeoutSec: 30, lookupBatchSize: 200, logger });
+    try {
+      c.start();
+      // Many small setInterest calls, as OVSDB rows arrive, coalesce into batches.
+      for (let i = 0; i < vifs.length; i += 50) c.watcher.setInterest({ vifs: vifs.slice(0, i + 50), vms });
+      await waitFor(() => vifs.every((u) => c.watcher.cache.vif(u).state === 'known') && vms.every((u) => c.watcher.cache.vm(u).state === 'known'), 10_000);
+      await new Promise((r) => setTimeout(r, 100));
+      const calls = sim.counters.calls;
+      const lookups = (calls['VIF.get_all_records_where'] ?? 0) + (calls['VM.get_all_records_where'] ?? 0);
+      if (process.env.XAPI_TEST_VERBOSE !== undefined) process.stderr.write(`calls: ${JSON.stringify(calls)}\n`);
+      expect(calls['VIF.get_all_records_where'] ?? 0).toBeLessThanOrEqual(10);
+      expect(sim.counters.totalCalls - (calls['event.from'] ?? 0)).toBeLessThanOrEqual(20);
+      expect(lookups).toBeGreaterThan(0);
+      // Idle: no call other than the one long-poll in flight.
+      const before = sim.counters.totalCalls;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(sim.counters.totalCalls).toBe(before);
+    } finally {
+      await c.close();
+    }
+  });
+});
