@@ -1,0 +1,240 @@
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { CodedError, describeError } from '../errors.js';
+import { runCheck, runChecks, type Check, type CheckResult } from './checks.js';
+import { EventLoopLagProbe, type EventLoopLagProbeOptions } from './liveness.js';
+import type { Metrics } from './metrics.js';
+
+/**
+ * HTTP/1.1 health endpoint (DESIGN §4 "Health", reference/ecosystem.md §3):
+ *   GET /livez, /healthz  200 {"status":"ok"} while the event loop is responsive and the sync loop makes
+ *                         progress; else 503 {"status":"unhealthy","checks":{…}}.
+ *   GET /readyz           200 when every readiness check passes; else 503
+ *                         {"status":"not ready","checks":{name:{ok,detail}}}, every check listed.
+ *   GET /metrics          Prometheus text exposition (when a Metrics instance is given).
+ * HEAD is accepted wherever GET is. Probes only run synchronous checks over state the components
+ * already hold, so they answer within milliseconds even while a peer is slow.
+ */
+
+export interface HealthServerLimits {
+  /** Whole request header must arrive within this (slowloris bound; default 5000 ms). */
+  readonly headersTimeoutMs?: number;
+  /** Whole request must arrive within this (default 10 000 ms; must be ≥ headersTimeoutMs). */
+  readonly requestTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after this (default 5000 ms). */
+  readonly keepAliveTimeoutMs?: number;
+  /** Any socket idle this long is destroyed (default 30 000 ms). */
+  readonly socketTimeoutMs?: number;
+  /** Maximum request header bytes; larger requests get 431 (default 8192). */
+  readonly maxHeaderSize?: number;
+  /** Concurrent connections; Node closes any beyond this at once (default 64). */
+  readonly maxConnections?: number;
+  /** How often Node sweeps connections for the two timeouts above (default 1000 ms). */
+  readonly connectionsCheckingIntervalMs?: number;
+}
+
+export interface HealthServerOptions {
+  /** Bind address; the caller passes loopback (127.0.0.1) unless configured otherwise. */
+  readonly host: string;
+  /** TCP port; 0 picks an ephemeral one (tests). */
+  readonly port: number;
+  readonly logger: Logger;
+  /** Readiness checks by name (more can be added later with `setCheck`). */
+  readonly checks?: Readonly<Record<string, Check>>;
+  /** Liveness: has the sync loop made progress recently? (e.g. `ProgressTracker.check`). */
+  readonly progress?: Check;
+  /** Event loop lag probe settings, or a probe owned by the caller. */
+  readonly eventLoop?: EventLoopLagProbeOptions | EventLoopLagProbe;
+  readonly metrics?: Metrics;
+  readonly limits?: HealthServerLimits;
+}
+
+export interface HealthServer {
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: { readonly host: string; readonly port: number };
+  /** Adds or replaces a readiness check. */
+  setCheck(name: string, check: Check): void;
+  /** Stops listening, closes idle connections at once and busy ones after a short grace. */
+  close(): Promise<void>;
+}
+
+const ALLOW = 'GET, HEAD';
+const CLOSE_GRACE_MS = 1000;
+
+type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
+  const { logger } = options;
+  const limits = options.limits ?? {};
+  const checks = new Map<string, Check>(Object.entries(options.checks ?? {}));
+  const probe =
+    options.eventLoop instanceof EventLoopLagProbe ? options.eventLoop : new EventLoopLagProbe(options.eventLoop);
+  const ownsProbe = !(options.eventLoop instanceof EventLoopLagProbe);
+
+  const liveness: Route = (req, res) => {
+    const results: Record<string, CheckResult> = { event_loop: probe.check() };
+    if (options.progress) results.progress = runCheck(options.progress);
+    const ok = Object.values(results).every((r) => r.ok);
+    if (ok) sendJson(req, res, 200, { status: 'ok' });
+    else sendJson(req, res, 503, { status: 'unhealthy', checks: results });
+  };
+
+  const evaluateReadiness = (): { ok: boolean; results: Record<string, CheckResult> } => {
+    const results = runChecks(checks);
+    options.metrics?.setReadiness(results);
+    return { ok: Object.values(results).every((r) => r.ok), results };
+  };
+
+  const readiness: Route = (req, res) => {
+    const { ok, results } = evaluateReadiness();
+    sendJson(req, res, ok ? 200 : 503, { status: ok ? 'ok' : 'not ready', checks: results });
+  };
+
+  const metricsRoute: Route = async (req, res) => {
+    const metrics = options.metrics;
+    if (!metrics) {
+      sendJson(req, res, 404, { status: 'not found' });
+      return;
+    }
+    evaluateReadiness();
+    const { contentType, body } = await metrics.render();
+    send(req, res, 200, contentType, body);
+  };
+
+  const routes = new Map<string, Route>([
+    ['/livez', liveness],
+    ['/healthz', liveness],
+    ['/readyz', readiness],
+    ['/metrics', metricsRoute],
+  ]);
+
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderSize ?? 8192,
+      headersTimeout: limits.headersTimeoutMs ?? 5000,
+      requestTimeout: limits.requestTimeoutMs ?? 10_000,
+      keepAliveTimeout: limits.keepAliveTimeoutMs ?? 5000,
+      connectionsCheckingInterval: limits.connectionsCheckingIntervalMs ?? 1000,
+    },
+    (req, res) => {
+      void handle(req, res);
+    },
+  );
+  server.maxConnections = limits.maxConnections ?? 64;
+  server.setTimeout(limits.socketTimeoutMs ?? 30_000);
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const route = routes.get(pathOf(req.url));
+      if (!route) {
+        sendJson(req, res, 404, { status: 'not found' });
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('Allow', ALLOW);
+        sendJson(req, res, 405, { status: 'method not allowed' });
+        return;
+      }
+      if (hasBody(req)) {
+        // Probes carry no body; refuse instead of reading one, and do not reuse a connection whose
+        // remaining bytes we never parsed.
+        res.setHeader('Connection', 'close');
+        sendJson(req, res, 413, { status: 'request body not accepted' });
+        return;
+      }
+      await route(req, res);
+    } catch (err) {
+      logger.warn({ err: describeError(err), path: pathOf(req.url) }, 'health: request handler failed');
+      if (!res.headersSent) sendJson(req, res, 500, { status: 'internal error' });
+      else res.destroy();
+    }
+  }
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    logger.debug({ code: err.code, err: err.message }, 'health: malformed or timed-out request');
+    // A response already started on this socket (e.g. bytes after a `Connection: close` request):
+    // an extra status line would corrupt the stream, so just drop the connection, as Node does.
+    const active = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || active?.headersSent === true) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => {
+      reject(
+        new CodedError('HEALTH_LISTEN', `health endpoint cannot listen on ${options.host}:${options.port}: ${err.message}`, {
+          cause: err,
+        }),
+      );
+    };
+    server.once('error', onError);
+    server.listen({ host: options.host, port: options.port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => {
+    logger.warn({ err: describeError(err) }, 'health: server error');
+  });
+
+  probe.start();
+  const bound = server.address() as AddressInfo;
+  const address = { host: bound.address, port: bound.port };
+  logger.info(address, 'health endpoint listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    setCheck(name, check) {
+      checks.set(name, check);
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        if (ownsProbe) probe.stop();
+        const grace = setTimeout(() => {
+          server.closeAllConnections();
+        }, CLOSE_GRACE_MS);
+        grace.unref();
+        server.close(() => {
+          clearTimeout(grace);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+/** The path of a request-target, without query; origin-form only (RFC 9112 §3.2). */
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+  send(req, res, status, 'application/json; charset=utf-8', JSON.stringify(body));
+}
+
+function send(req: IncomingMessage, res: ServerResponse, status: number, contentType: string, body: string): void {
+  const payload = Buffer.from(body, 'utf8');
+  res.statusCode = status;
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Length', payload.length);
+  if (req.method === 'HEAD') res.end();
+  else res.end(payload);
+}
