@@ -34,7 +34,8 @@ export interface XapiClient {
 
 /** Builds transport → session → watcher. Throws `XAPI_URL_INVALID` for a bad URL or CA file. */
 export function createXapiClient(options: XapiClientOptions): XapiClient {
-  const logger = options.logger.child({ component: 'xapi' });
+  // The caller hands in the component logger (log.ts `component('xapi')`), so `vlog/set` reaches it.
+  const logger = options.logger;
   const transport = createHttpTransport({
     endpoint: parseXapiUrl(options.url),
     codec: codecFor(options.protocol),

@@ -1,0 +1,375 @@
+import type { Logger } from 'pino';
+import { describeError } from '../errors.js';
+import type { OvsdbClient, OvsdbClientState } from '../ovsdb/client.js';
+import { changeSetOperations } from '../ovsdb/changeset-ops.js';
+import type { RowChange as ReplicaRowChange } from '../ovsdb/replica.js';
+import type { ChangeSet, ReconcileResult, ReconcileWarning } from '../reconcile/changeset.js';
+import { DirtyTracker, reconcileAll, reconcileDirty, type DirtySet } from '../reconcile/incremental.js';
+import { ReconcileLoop, type PassOutcome } from '../reconcile/loop.js';
+import type { SystemFacts } from '../reconcile/views.js';
+import { isTransient } from '../retry.js';
+import type { XapiChange } from '../xapi/cache.js';
+import type { XapiWatcher, XapiWatcherPhase } from '../xapi/watcher.js';
+import { ReplicaOvsdbView } from './ovsdb-view.js';
+import { CacheXapiView } from './xapi-view.js';
+
+/** How a pass ended, for logs, metrics and readiness. */
+export type PassResult = 'converged' | 'changed' | 'failed' | 'dry_run' | 'not_ready';
+
+export interface PassReport {
+  readonly result: PassResult;
+  readonly seconds: number;
+  readonly rows: number;
+  /** Owned key (or column) → number of rows where it was written. */
+  readonly changesByKey: ReadonlyMap<string, number>;
+  readonly pending: number;
+  readonly unknown: number;
+  readonly error?: unknown;
+}
+
+/** Hooks for metrics; every one optional so tests and `--once` can ignore them. */
+export interface SyncObserver {
+  passFinished?(report: PassReport): void;
+  passStarted?(): void;
+  transaction?(outcome: 'committed' | 'failed', error?: unknown): void;
+}
+
+export interface SyncEngineOptions {
+  readonly ovsdb: OvsdbClient;
+  readonly watcher: XapiWatcher;
+  readonly logger: Logger;
+  /** Current facts (inventory + config overrides); a reload calls `factsChanged()`. */
+  readonly facts: () => SystemFacts;
+  /** Read at every pass (reloadable). */
+  readonly dryRun: () => boolean;
+  /** Periodic full resync (DESIGN §3; default 10 min). 0 disables it. */
+  readonly resyncIntervalMs: number;
+  readonly observer?: SyncObserver;
+  /** At most this many rows are named in the one log line per pass (the count is always logged). */
+  readonly maxRowsLogged?: number;
+}
+
+export interface SyncStatus {
+  readonly ovsdb: OvsdbClientState;
+  readonly xapi: XapiWatcherPhase;
+  readonly xapiSynced: boolean;
+  readonly converged: boolean;
+  readonly passes: number;
+  readonly lastPass: PassReport | undefined;
+  readonly lastPassAt: Date | undefined;
+  readonly lastError: string | undefined;
+  readonly rows: { readonly bridges: number; readonly interfaces: number };
+  readonly warnings: number;
+}
+
+const COMMENT = 'ovs-xapi-sync: Updating records from XAPI';
+
+/**
+ * Joins the OVSDB replica, the XAPI watcher and the pure reconciler (DESIGN §3). Triggers (replica
+ * changes, XAPI events, reconnects, the resync timer, flush-cache) only mark rows dirty; the
+ * `ReconcileLoop` runs one pass at a time; a pass computes the ChangeSet for the dirty rows and writes it
+ * in ONE transaction (nothing when it is empty). A failed pass gives its dirty rows back and is requeued
+ * with backoff.
+ *
+ * Converged means: the last pass found nothing to write, nothing pending, and nothing is dirty since.
+ */
+export class SyncEngine {
+  private readonly o: SyncEngineOptions;
+  private readonly log: Logger;
+  private readonly tracker = new DirtyTracker();
+  private readonly ovsView: ReplicaOvsdbView;
+  private readonly xapiView: CacheXapiView;
+  private readonly loop: ReconcileLoop;
+  private xapiSynced = false;
+  private converged = false;
+  private passes = 0;
+  private lastPass: PassReport | undefined;
+  private lastPassAt: Date | undefined;
+  private lastError: string | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private readonly warningsSeen = new Map<string, string>();
+  private interestDirty = false;
+  private readonly unsubscribe: (() => void)[] = [];
+  private started = false;
+
+  constructor(options: SyncEngineOptions) {
+    this.o = options;
+    this.log = options.logger;
+    this.ovsView = new ReplicaOvsdbView(this.tracker);
+    this.xapiView = new CacheXapiView(options.watcher.cache, () => ({ phase: options.watcher.phase, synced: this.xapiSynced }));
+    this.loop = new ReconcileLoop({ pass: () => this.pass() });
+  }
+
+  /** Subscribes to both peers and starts the resync timer. The peers themselves are started by the caller. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const { ovsdb, watcher } = this.o;
+    const offChange = ovsdb.on('change', (change) => {
+      if (this.ovsView.apply(change)) this.interestDirty = true;
+      this.converged = false;
+      this.updateInterest();
+      this.loop.trigger();
+    });
+    const offState = ovsdb.on('state', (state) => {
+      this.converged = false;
+      if (state === 'monitoring') {
+        this.tracker.markAll();
+        this.loop.kick();
+      }
+    });
+    const onXapiChange = (change: XapiChange): void => {
+      this.xapiChanged(change);
+    };
+    const onPhase = (phase: XapiWatcherPhase): void => {
+      this.xapiPhase(phase);
+    };
+    watcher.on('change', onXapiChange);
+    watcher.on('phase', onPhase);
+    this.unsubscribe.push(offChange, offState, () => {
+      watcher.off('change', onXapiChange);
+      watcher.off('phase', onPhase);
+    });
+    this.setResyncInterval(this.o.resyncIntervalMs);
+    if (ovsdb.replica.ready) this.catchUp();
+  }
+
+  /** (Re)arms the periodic full resync; 0 disables it. */
+  setResyncInterval(ms: number): void {
+    if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
+    this.resyncTimer = undefined;
+    if (!this.started || ms <= 0) return;
+    this.resyncTimer = setInterval(() => {
+      this.resync('periodic');
+    }, ms);
+    this.resyncTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
+    this.resyncTimer = undefined;
+    for (const off of this.unsubscribe.splice(0)) off();
+    await this.loop.stop();
+  }
+
+  /** `flush-cache`: drop XAPI caches and reconcile everything (DESIGN §4 control socket). */
+  flushCache(): void {
+    this.xapiSynced = false;
+    this.o.watcher.flushCache();
+    this.tracker.markAll();
+    this.converged = false;
+    this.loop.kick();
+  }
+
+  /** Facts changed (SIGHUP reload): the root row is dirty. */
+  factsChanged(): void {
+    this.tracker.rootChanged();
+    this.converged = false;
+    this.loop.trigger();
+  }
+
+  /** The safety net of DESIGN §3: re-read the XAPI objects in use and reconcile every row. */
+  resync(reason: string): void {
+    this.log.debug({ reason }, 'full resync');
+    this.o.watcher.requestResync();
+    this.tracker.markAll();
+    this.converged = false;
+    this.loop.trigger();
+  }
+
+  get isConverged(): boolean {
+    return this.converged;
+  }
+
+  /** Resolves when no pass is running, scheduled or needed. */
+  whenIdle(): Promise<void> {
+    return this.loop.whenIdle();
+  }
+
+  /**
+   * Computes the full ChangeSet now without writing (the drift check of `--once --dry-run`, and the
+   * convergence check of `--once`). Undefined while the replica is not ready.
+   */
+  computeAll(): ReconcileResult | undefined {
+    if (!this.o.ovsdb.replica.ready) return undefined;
+    return reconcileAll(this.ovsView, this.xapiView, this.o.facts());
+  }
+
+  status(): SyncStatus {
+    return {
+      ovsdb: this.o.ovsdb.state,
+      xapi: this.o.watcher.phase,
+      xapiSynced: this.xapiSynced,
+      converged: this.converged,
+      passes: this.passes,
+      lastPass: this.lastPass,
+      lastPassAt: this.lastPassAt,
+      lastError: this.lastError,
+      rows: { bridges: this.ovsView.bridges.size, interfaces: this.ovsView.interfaces.size },
+      warnings: this.warningsSeen.size,
+    };
+  }
+
+  /** Builds the view from a replica that was already complete before `start()` (e.g. in tests). */
+  private catchUp(): void {
+    const replica = this.o.ovsdb.replica;
+    const tables = new Map<string, Map<string, ReplicaRowChange>>();
+    for (const name of ['Open_vSwitch', 'Bridge', 'Interface']) {
+      const changes = new Map<string, ReplicaRowChange>();
+      for (const [uuid, row] of replica.table(name) ?? []) changes.set(uuid, { kind: 'inserted', row });
+      tables.set(name, changes);
+    }
+    this.ovsView.apply({ resync: true, tables });
+    this.interestDirty = true;
+    this.updateInterest();
+    this.loop.kick();
+  }
+
+  private updateInterest(): void {
+    if (!this.interestDirty) return;
+    this.interestDirty = false;
+    const index = this.tracker.index;
+    this.o.watcher.setInterest({ vifs: index.vifUuids(), vms: index.vmUuids() });
+  }
+
+  private xapiChanged(change: XapiChange): void {
+    for (const uuid of change.vifs) this.tracker.vifChanged(uuid);
+    for (const uuid of change.vms) this.tracker.vmChanged(uuid);
+    for (const uuid of change.networks) this.tracker.networkChanged({ uuid, bridge: this.networkBridge(uuid) });
+    if (change.pool) this.tracker.poolChanged();
+    if (change.host) this.tracker.hostChanged();
+    this.converged = false;
+    this.loop.trigger();
+  }
+
+  private networkBridge(uuid: string): string | undefined {
+    for (const network of this.o.watcher.cache.networks.byRef.values()) if (network.uuid === uuid) return network.bridge;
+    return undefined;
+  }
+
+  private xapiPhase(phase: XapiWatcherPhase): void {
+    if (phase === 'live') this.xapiSynced = true;
+    // Singletons and networks change state with the phase (pending/unknown → known/absent).
+    this.tracker.hostChanged();
+    this.tracker.poolChanged();
+    this.converged = false;
+    this.loop.trigger();
+  }
+
+  private async pass(): Promise<PassOutcome> {
+    const started = performance.now();
+    this.o.observer?.passStarted?.();
+    if (!this.o.ovsdb.replica.ready) {
+      // Nothing to do until the monitor reply is applied; the `monitoring` state change kicks us.
+      return { outcome: 'done' };
+    }
+    this.passes += 1;
+    const dirty = this.tracker.take();
+    let result: ReconcileResult;
+    try {
+      result = reconcileDirty(this.ovsView, this.xapiView, this.o.facts(), dirty, this.tracker.index);
+    } catch (err) {
+      // A bug in the pure core must not kill the daemon: keep the rows dirty and report it.
+      this.tracker.restore(dirty);
+      return this.finish(started, 'failed', emptyResult(), err);
+    }
+    this.reportWarnings(result.warnings);
+    if (result.changes.length === 0) {
+      this.converged = result.pending.length === 0 && this.tracker.isClean;
+      return this.finish(started, 'converged', result);
+    }
+    if (this.o.dryRun()) {
+      this.log.info({ rows: describeChanges(result.changes, this.o.maxRowsLogged ?? 50), count: result.changes.length }, 'dry run: would change %d rows', result.changes.length);
+      this.converged = false;
+      return this.finish(started, 'dry_run', result);
+    }
+    const ops = changeSetOperations(result.changes, COMMENT);
+    try {
+      await this.o.ovsdb.transact(ops);
+      this.o.observer?.transaction?.('committed');
+    } catch (err) {
+      this.o.observer?.transaction?.('failed', err);
+      this.tracker.restore(dirty);
+      this.converged = false;
+      return this.finish(started, 'failed', result, err);
+    }
+    this.log.info({ rows: describeChanges(result.changes, this.o.maxRowsLogged ?? 50), count: result.changes.length }, 'updated %d rows', result.changes.length);
+    // The update for our own commit arrived before the reply (same session) and marked those rows dirty
+    // again; the follow-up pass confirms convergence.
+    this.converged = false;
+    return this.finish(started, 'changed', result);
+  }
+
+  private finish(started: number, kind: PassResult, result: ReconcileResult, error?: unknown): PassOutcome {
+    const report: PassReport = {
+      result: kind,
+      seconds: (performance.now() - started) / 1000,
+      rows: result.changes.length,
+      changesByKey: countKeys(result.changes),
+      pending: result.pending.length,
+      unknown: result.unknown.length,
+      error,
+    };
+    this.lastPass = report;
+    this.lastPassAt = new Date();
+    this.o.observer?.passFinished?.(report);
+    if (error !== undefined) {
+      this.lastError = describeError(error);
+      if (!isTransient(error)) this.log.error({ err: this.lastError }, 'reconcile pass failed; will retry');
+      else this.log.warn({ err: this.lastError }, 'reconcile pass failed; will retry');
+      return { outcome: 'retry', error };
+    }
+    this.lastError = undefined;
+    return { outcome: 'done' };
+  }
+
+  /** Each distinct warning is logged once while it persists, not once per pass. */
+  private reportWarnings(warnings: readonly ReconcileWarning[]): void {
+    for (const w of warnings) {
+      const key = `${w.code}|${w.table}|${w.uuid}`;
+      if (this.warningsSeen.get(key) === w.message) continue;
+      this.warningsSeen.set(key, w.message);
+      this.log.warn({ code: w.code, table: w.table, row: w.name ?? w.uuid }, w.message);
+    }
+    if (this.warningsSeen.size > 10_000) this.warningsSeen.clear();
+  }
+}
+
+function emptyResult(): ReconcileResult {
+  return { changes: [], warnings: [], pending: [], unknown: [] };
+}
+
+function countKeys(changes: ChangeSet): Map<string, number> {
+  const counts = new Map<string, number>();
+  const bump = (key: string): void => {
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  };
+  for (const row of changes) {
+    for (const m of row.maps) {
+      for (const e of m.set) bump(e.key);
+      for (const k of m.remove) bump(k);
+    }
+    for (const s of row.scalars) bump(s.column);
+  }
+  return counts;
+}
+
+/** `Interface vif1.0: iface-id=… vm-id=… -iface-status`, capped at `max` rows. */
+export function describeChanges(changes: ChangeSet, max: number): string[] {
+  const lines: string[] = [];
+  for (const row of changes.slice(0, max)) {
+    const parts: string[] = [];
+    for (const m of row.maps) {
+      const prefix = m.column === 'external_ids' ? '' : `${m.column}:`;
+      for (const e of m.set) parts.push(`${prefix}${e.key}=${e.value}`);
+      for (const k of m.remove) parts.push(`-${prefix}${k}`);
+    }
+    for (const s of row.scalars) parts.push(`${s.column}=${s.value ?? '[]'}`);
+    lines.push(`${row.table} ${row.name ?? row.uuid}: ${parts.join(' ')}`);
+  }
+  if (changes.length > max) lines.push(`… and ${changes.length - max} more rows`);
+  return lines;
+}
+
+export type { DirtySet };
