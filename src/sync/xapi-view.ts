@@ -66,10 +66,17 @@ export class CacheXapiView implements XapiView {
       case 'absent':
         return ABSENT;
       case 'pending':
-        return PENDING;
+        // A lookup can only be in flight while the watcher runs; before it starts (init cookie not
+        // there yet) or while XAPI is unreachable the answer is unknown (DESIGN §2).
+        return this.watcherRunning() ? PENDING : UNKNOWN;
       case 'unknown':
         return UNKNOWN;
     }
+  }
+
+  private watcherRunning(): boolean {
+    const { phase } = this.sync();
+    return phase === 'syncing' || phase === 'live';
   }
 
   private missing(): XapiObjectState<never> {
