@@ -5,15 +5,8 @@ import type { XapiCall, XapiValue } from '../../../src/xapi/codec/types.js';
 import { jsonRpcCodec } from '../../../src/xapi/codec/jsonrpc.js';
 import { xmlRpcCodec } from '../../../src/xapi/codec/xmlrpc.js';
 import { XAPI_MAX_REQUEST_BYTES } from '../../../src/xapi/codec/limits.js';
+import { thrown } from '../../helpers/thrown.js';
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('jsonRpcCodec.decodeResponse: every reply shape of reference/xapi.md §1.4', () => {
   const ok: [string, string, XapiValue][] = [

@@ -4,6 +4,7 @@ import { XapiError, XapiTransportError } from '../../../src/xapi/errors.js';
 import type { XapiValue } from '../../../src/xapi/codec/types.js';
 import { encodeXapiValue, encodeXmlRpcBareResponse, formatDouble, xmlRpcCodec } from '../../../src/xapi/codec/xmlrpc.js';
 import { XAPI_MAX_REQUEST_BYTES } from '../../../src/xapi/codec/limits.js';
+import { thrown } from '../../helpers/thrown.js';
 
 const HEAD = '<?xml version="1.0"?><methodResponse><params><param>';
 const TAIL = '</param></params></methodResponse>';
@@ -14,14 +15,6 @@ function decode(valueXml: string): XapiValue {
   return xmlRpcCodec.decodeResponse(success(valueXml), 'test.method');
 }
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('xmlRpcCodec.decodeResponse: values as XAPI emits them (reference/xapi.md §2)', () => {
   const cases: [string, string, XapiValue][] = [
