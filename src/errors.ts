@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'PIDFILE_LOCKED' // another live process holds the pidfile's fcntl lock (a second instance)
   | 'PIDFILE' // the pidfile could not be created, locked or removed
+  | 'PIDFILE_NO_LOCKING' // the fcntl addon cannot be loaded (e.g. built for a newer glibc than dom0's)
   | 'CONTROL_SOCKET' // the ovs-appctl control socket could not be created (path in use, not a socket)
   | 'HEALTH_LISTEN' // the health endpoint could not bind its address (in use, bad host)
   | 'ABORTED'

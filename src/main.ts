@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ConfigError, describeConfig, loadConfig, packageVersion, PROGRAM_NAME, reloadConfig, type Config, type ConfigSources } from './config.js';
 import { CommandRegistry, registerVlogCommands } from './control/commands.js';
-import { createPidfile, type Pidfile } from './control/pidfile.js';
+import { createPidfile, PidfileError, type Pidfile } from './control/pidfile.js';
 import { UnixctlServer } from './control/unixctl-server.js';
 import { describeError } from './errors.js';
 import type { CheckResult } from './health/checks.js';
@@ -134,7 +134,7 @@ function statusText(engine: SyncEngine, rt: Runtime, ovsdb: OvsdbClient, xapi: X
     `reconcile: ${s.converged ? 'converged' : 'not converged'}, ${s.passes} passes`,
     last === undefined
       ? 'last pass: none yet'
-      : `last pass: ${last.result} at ${s.lastPassAt?.toISOString() ?? '-'} in ${(last.seconds * 1000).toFixed(1)} ms, ${last.rows} rows changed, ${last.pending} pending, ${last.unknown} using fallbacks`,
+      : `last pass: ${last.result} at ${s.lastPassAt?.toISOString() ?? '-'} in ${(last.seconds * 1000).toFixed(2)} ms, ${last.rows} rows changed, ${last.pending} pending, ${last.unknown} using fallbacks`,
     `last error: ${s.lastError ?? 'none'}`,
     `warnings: ${s.warnings}`,
     `dry run: ${rt.config.dryRun ? 'yes' : 'no'}`,
@@ -211,6 +211,24 @@ async function settle(engine: SyncEngine, xapi: XapiClient, xapiUp: boolean, dea
   }
 }
 
+/** Resolves when `work` settles or after `ms`, whichever comes first (`work` keeps running). */
+function boundedWait(work: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
 /** The daemon proper: runs until SIGTERM/SIGINT or `ovs-appctl exit`. Resolves with the exit code. */
 async function runDaemon(rt: Runtime, logging: Logging, argv: readonly string[]): Promise<number> {
   const log = logging.root;
@@ -222,8 +240,15 @@ async function runDaemon(rt: Runtime, logging: Logging, argv: readonly string[])
     try {
       pidfile = await createPidfile({ path: rt.config.pidfile, pid: process.pid });
     } catch (err) {
-      log.error({ err: describeError(err) }, 'cannot take the pidfile');
-      return EXIT_FAILURE;
+      if (!(err instanceof PidfileError && err.code === 'PIDFILE_NO_LOCKING')) {
+        log.error({ err: describeError(err) }, 'cannot take the pidfile');
+        return EXIT_FAILURE;
+      }
+      // Synchronising matters more than the name form of ovs-appctl: run on, and say what is lost.
+      log.error(
+        { err: describeError(err), controlSocket: rt.config.unixctl },
+        'no pidfile: fcntl locking is unavailable, so `ovs-appctl -t ovs-xapi-sync` will not find this daemon; use `ovs-appctl -t <control socket>`',
+      );
     }
   }
 
@@ -331,7 +356,9 @@ async function runDaemon(rt: Runtime, logging: Logging, argv: readonly string[])
     giveUp.unref();
     stopController.abort();
     const steps: [string, () => Promise<void> | void][] = [
-      ['reconcile loop', () => sync.stop()],
+      // The pass in flight may finish within half the grace period; past that, closing OVSDB below
+      // abandons its transaction (atomic: all or nothing), so the exit still comes within the 5 s.
+      ['reconcile loop', () => boundedWait(sync.stop(), rt.config.shutdownTimeoutMs / 2)],
       ['control socket', () => control?.close()],
       ['xapi', () => xapi.close()],
       ['ovsdb', () => ovsdb.close()],
@@ -382,7 +409,8 @@ async function runDaemon(rt: Runtime, logging: Logging, argv: readonly string[])
   };
   const onUsr2 = (): void => {
     const level = logging.cycleLevel();
-    log.info({ level }, 'log level changed (SIGUSR2)');
+    // Not `{ level }`: that would be a second "level" key beside pino's numeric one in the JSON line.
+    log.info({ logLevel: level }, 'log level changed (SIGUSR2)');
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

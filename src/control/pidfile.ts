@@ -20,7 +20,7 @@ import { CodedError, describeError } from '../errors.js';
  * may open and close the pidfile, and one process can hold only one pidfile per path.
  */
 
-/** `code` is `PIDFILE_LOCKED` (another instance holds the lock) or `PIDFILE` (I/O, addon). */
+/** `code` is `PIDFILE_LOCKED` (another instance holds the lock), `PIDFILE_NO_LOCKING` (no addon) or `PIDFILE` (I/O). */
 export class PidfileError extends CodedError {}
 
 /** Takes a non-blocking whole-file write lock on `fd`; rejects with an errno error (EAGAIN/EACCES when held). */
@@ -40,7 +40,7 @@ export const fcntlWriteLock: WriteLockFn = (fd) => {
       fsExt = createRequire(import.meta.url)('fs-ext') as FsExt;
     } catch (err) {
       return Promise.reject(
-        new PidfileError('PIDFILE', `the fs-ext addon (fcntl locking) cannot be loaded: ${describeError(err)}`, { cause: err }),
+        new PidfileError('PIDFILE_NO_LOCKING', `the fs-ext addon (fcntl locking) cannot be loaded: ${describeError(err)}`, { cause: err }),
       );
     }
   }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { describeError, isCodedError } from '../errors.js';
+import { createFailureSummarizer, type FailureSummarizer } from '../log.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../retry.js';
 import { realClock, type Clock } from './timers.js';
 
@@ -51,11 +52,15 @@ export class OvsdbSession<C extends SessionConnection> {
   /** Phase+reason combinations already logged since monitoring was last reached. */
   private loggedInSeries = new Set<string>();
   private wake: (() => void) | undefined;
+  /** Failed connection attempts by phase+reason: first at warn, repeats counted and summarised. */
+  private readonly failures: FailureSummarizer;
+  private readonly failingKeys = new Set<string>();
 
   constructor(options: SessionOptions<C>) {
     this.options = options;
     this.log = options.logger;
     this.clock = options.clock ?? realClock;
+    this.failures = createFailureSummarizer(options.logger, { now: () => this.clock.now() });
   }
 
   get phase(): SessionPhase {
@@ -168,9 +173,21 @@ export class OvsdbSession<C extends SessionConnection> {
     this.loggedInSeries.add(key);
     const fields = { remote: target, phase, previous, attempt: this.attempt };
     switch (phase) {
-      case 'monitoring':
-        this.log.info(fields, `ovsdb: monitoring ${target}`);
+      case 'monitoring': {
+        // The first key's recovery line is the "monitoring" line itself (with the failure count).
+        let logged = false;
+        for (const failed of this.failingKeys) {
+          const count = this.failures.failures(failed);
+          const msg = logged
+            ? `ovsdb: ${target}: ${failed} failures ended`
+            : `ovsdb: monitoring ${target} (recovered after ${count} failed attempt${count === 1 ? '' : 's'})`;
+          this.failures.recovered(failed, msg, logged ? { remote: target } : fields);
+          logged = true;
+        }
+        this.failingKeys.clear();
+        if (!logged) this.log.info(fields, `ovsdb: monitoring ${target}`);
         return;
+      }
       case 'closed':
         this.log.info(fields, `ovsdb: session to ${target} closed`);
         return;
@@ -179,8 +196,12 @@ export class OvsdbSession<C extends SessionConnection> {
           previous === 'monitoring'
             ? `ovsdb: connection to ${target} lost (${describeError(reason)}); reconnecting in ${delayMs ?? 0} ms`
             : `ovsdb: cannot establish ${target} (${describeError(reason)}); retrying with backoff (next in ${delayMs ?? 0} ms)`;
-        if (repeat && previous !== 'monitoring') this.log.debug({ ...fields, delayMs }, msg);
-        else this.log.warn({ ...fields, delayMs }, msg);
+        if (previous === 'monitoring') {
+          this.log.warn({ ...fields, delayMs }, msg);
+          return;
+        }
+        this.failingKeys.add(key);
+        this.failures.failure(key, msg, { ...fields, delayMs });
         return;
       }
       default:

@@ -69,6 +69,8 @@ export interface DaemonOptions {
   readonly logFile?: string;
   /** Called with each parsed JSON log line as it arrives (before `waitForLog` waiters are served). */
   readonly onLog?: (line: LogLine) => void;
+  /** Node options placed before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface LogLine {
@@ -280,6 +282,7 @@ export async function startHostEnv(options: HostEnvOptions = {}): Promise<HostEn
     },
     startDaemon(daemonOptions = {}) {
       const args = [
+        ...(daemonOptions.nodeArgs ?? []),
         CLI,
         db.remote,
         '--xapi',

@@ -131,7 +131,9 @@ export async function startOvsdbSandbox(options: OvsdbSandboxOptions = {}): Prom
   const ctlPath = join(dir, 'ovsdb-server.ctl');
   const logPath = join(dir, 'ovsdb-server.log');
   const pidPath = join(dir, 'ovsdb-server.pid');
-  const env: NodeJS.ProcessEnv = { ...process.env, OVS_RUNDIR: dir, OVS_LOGDIR: dir, OVS_DBDIR: dir };
+  // Debian installs ovsdb-server in /usr/sbin, which an unprivileged user's PATH usually lacks.
+  const path = [process.env.PATH ?? '', '/usr/sbin', '/sbin'].filter((p) => p !== '').join(':');
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: path, OVS_RUNDIR: dir, OVS_LOGDIR: dir, OVS_DBDIR: dir };
   const remote = `unix:${socketPath}`;
   const startTimeoutMs = options.startTimeoutMs ?? 10_000;
   let tcpRemote: string | undefined;

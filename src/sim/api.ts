@@ -2,7 +2,7 @@ import { defineMember } from '../xapi/codec/safe-object.js';
 import type { XapiCall, XapiStruct, XapiValue } from '../xapi/codec/types.js';
 import type { IdSource } from './ids.js';
 import { SIM_CLASSES, SimStateError, type SimClass, type SimRow, type SimState } from './state.js';
-import { evalWhere, parseWhere, WhereSyntaxError } from './where.js';
+import { evalWhere, parseWhere, uuidDisjunction, WhereSyntaxError } from './where.js';
 
 /** An XAPI failure answer: `code` and string params, exactly as XAPI raises them. */
 export class SimFailure extends Error {
@@ -80,11 +80,17 @@ const ARITY: Readonly<Record<string, number>> = {
 /** The XAPI methods the simulator serves, over either wire protocol. */
 export class SimApi {
   private readonly sessions = new Map<string, Session>();
+  private readonly issued: string[] = [];
 
   constructor(private readonly o: ApiOptions) {}
 
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** Every session ref ever handed out, oldest first (tests check that none leaks into logs). */
+  get issuedSessions(): readonly string[] {
+    return this.issued;
   }
 
   /** Destroys every session: the next call with an old ref fails with SESSION_INVALID. */
@@ -155,6 +161,7 @@ export class SimApi {
     }
     const ref = this.o.ids.ref();
     this.sessions.set(ref, { user, originator: str(params[3]) });
+    this.issued.push(ref);
     return ref;
   }
 
@@ -298,6 +305,8 @@ export class SimApi {
             if (err instanceof WhereSyntaxError) throw new SimFailure('INVALID_VALUE', [source, err.message]);
             throw err;
           }
+          const uuids = uuidDisjunction(expr);
+          if (uuids !== undefined) return this.records([...uuids].map((u) => state.findByUuid(cls, u)).filter((r) => r !== undefined));
           return this.records(state.all(cls).filter((r) => evalWhere(expr, state.record(r))));
         }
         case 'get_by_uuid': {

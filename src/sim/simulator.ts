@@ -1,5 +1,6 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { jsonRpcCodec } from '../xapi/codec/jsonrpc.js';
 import { XAPI_MAX_REQUEST_BYTES } from '../xapi/codec/limits.js';
@@ -28,6 +29,8 @@ export interface SimulatorOptions {
   readonly credentials?: { readonly user: string; readonly password: string };
   /** Seed of the deterministic uuid/ref/MAC source. */
   readonly seed?: number;
+  /** Serve the TCP listener over TLS with this PEM key and certificate (`url` is then `https://`). */
+  readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
 }
 
 export interface SimFaultSettings {
@@ -80,6 +83,8 @@ export interface Simulator {
   /** VIFs of VMs resident on this host, with what an OVSDB port `vif<domid>.<device>` needs. */
   localVifs(): LocalVif[];
   readonly sessionCount: number;
+  /** Every session ref login has handed out, oldest first. */
+  readonly issuedSessions: readonly string[];
   invalidateSessions(): void;
   close(): Promise<void>;
 }
@@ -99,6 +104,7 @@ class Listener {
   constructor(
     private readonly handler: http.RequestListener,
     private readonly where: { host: string; port: number } | { path: string },
+    private readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer },
   ) {}
 
   address(): AddressInfo | string | null {
@@ -108,7 +114,7 @@ class Listener {
   async start(): Promise<void> {
     if (this.server !== undefined) return;
     if ('path' in this.where && existsSync(this.where.path)) unlinkSync(this.where.path);
-    const server = http.createServer({ keepAlive: true }, this.handler);
+    const server = this.tls !== undefined ? https.createServer({ keepAlive: true, ...this.tls }, this.handler) : http.createServer({ keepAlive: true }, this.handler);
     // XAPI keeps persistent connections (reference §1.3, CP-48623).
     server.keepAliveTimeout = 60_000;
     server.on('clientError', (_err, socket) => socket.destroy());
@@ -232,14 +238,14 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     });
   };
 
-  const tcp = options.listen !== undefined || options.unix === undefined ? new Listener(rpcHandler, options.listen ?? { host: '127.0.0.1', port: 0 }) : undefined;
+  const tcp = options.listen !== undefined || options.unix === undefined ? new Listener(rpcHandler, options.listen ?? { host: '127.0.0.1', port: 0 }, options.tls) : undefined;
   const unix = options.unix !== undefined ? new Listener(rpcHandler, { path: options.unix }) : undefined;
   await tcp?.start();
   await unix?.start();
   const tcpAddress = tcp?.address();
   // `down` must come back on the same port, even when the first one was ephemeral.
   const tcpWhere = typeof tcpAddress === 'object' && tcpAddress !== null ? { host: tcpAddress.address, port: tcpAddress.port } : undefined;
-  const tcpAgain = tcpWhere !== undefined ? new Listener(rpcHandler, tcpWhere) : undefined;
+  const tcpAgain = tcpWhere !== undefined ? new Listener(rpcHandler, tcpWhere, options.tls) : undefined;
   let tcpCurrent = tcp;
 
   const faults: SimFaults = {
@@ -282,7 +288,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   };
 
   const sim: Simulator = {
-    url: tcpWhere !== undefined ? `http://${tcpWhere.host.includes(':') ? `[${tcpWhere.host}]` : tcpWhere.host}:${tcpWhere.port}` : undefined,
+    url: tcpWhere !== undefined ? `${options.tls !== undefined ? 'https' : 'http'}://${tcpWhere.host.includes(':') ? `[${tcpWhere.host}]` : tcpWhere.host}:${tcpWhere.port}` : undefined,
     unixPath: options.unix,
     get controlUrl() {
       return controlUrl;
@@ -316,6 +322,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         });
       }
       return out;
+    },
+    get issuedSessions() {
+      return [...api.issuedSessions];
     },
     get sessionCount() {
       return api.sessionCount;

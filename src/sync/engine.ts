@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { describeError } from '../errors.js';
+import { describeError, isCodedError } from '../errors.js';
+import { createFailureSummarizer, type FailureSummarizer } from '../log.js';
 import type { OvsdbClient, OvsdbClientState } from '../ovsdb/client.js';
 import { changeSetOperations } from '../ovsdb/changeset-ops.js';
 import type { RowChange as ReplicaRowChange } from '../ovsdb/replica.js';
@@ -91,10 +92,16 @@ export class SyncEngine {
   private interestDirty = false;
   private readonly unsubscribe: (() => void)[] = [];
   private started = false;
+  /** A pass that keeps failing the same way is logged once, then summarised, then "recovered". */
+  private readonly transientFailures: FailureSummarizer;
+  private readonly hardFailures: FailureSummarizer;
+  private readonly failingKeys = new Set<string>();
 
   constructor(options: SyncEngineOptions) {
     this.o = options;
     this.log = options.logger;
+    this.transientFailures = createFailureSummarizer(options.logger);
+    this.hardFailures = createFailureSummarizer(options.logger, { level: 'error' });
     this.ovsView = new ReplicaOvsdbView(this.tracker);
     this.xapiView = new CacheXapiView(options.watcher.cache, () => ({ phase: options.watcher.phase, synced: this.xapiSynced }));
     this.loop = new ReconcileLoop({ pass: () => this.pass() });
@@ -280,7 +287,7 @@ export class SyncEngine {
       return this.finish(started, 'converged', result);
     }
     if (this.o.dryRun()) {
-      this.log.info({ rows: describeChanges(result.changes, this.o.maxRowsLogged ?? 50), count: result.changes.length }, 'dry run: would change %d rows', result.changes.length);
+      this.log.info({ rows: describeChanges(result.changes, this.o.maxRowsLogged ?? 50), count: result.changes.length }, 'dry run: would change %d %s', result.changes.length, plural(result.changes.length));
       this.converged = false;
       return this.finish(started, 'dry_run', result);
     }
@@ -294,7 +301,7 @@ export class SyncEngine {
       this.converged = false;
       return this.finish(started, 'failed', result, err);
     }
-    this.log.info({ rows: describeChanges(result.changes, this.o.maxRowsLogged ?? 50), count: result.changes.length }, 'updated %d rows', result.changes.length);
+    this.log.info({ rows: describeChanges(result.changes, this.o.maxRowsLogged ?? 50), count: result.changes.length }, 'updated %d %s', result.changes.length, plural(result.changes.length));
     // The update for our own commit arrived before the reply (same session) and marked those rows dirty
     // again; the follow-up pass confirms convergence.
     this.converged = false;
@@ -316,11 +323,18 @@ export class SyncEngine {
     this.o.observer?.passFinished?.(report);
     if (error !== undefined) {
       this.lastError = describeError(error);
-      if (!isTransient(error)) this.log.error({ err: this.lastError }, 'reconcile pass failed; will retry');
-      else this.log.warn({ err: this.lastError }, 'reconcile pass failed; will retry');
+      const transient = isTransient(error);
+      const key = `${transient ? 'transient' : 'hard'}:${isCodedError(error) ? error.code : 'error'}`;
+      this.failingKeys.add(key);
+      (transient ? this.transientFailures : this.hardFailures).failure(key, 'reconcile pass failed; will retry', { err: this.lastError });
       return { outcome: 'retry', error };
     }
     this.lastError = undefined;
+    for (const key of this.failingKeys) {
+      const summarizer = key.startsWith('transient:') ? this.transientFailures : this.hardFailures;
+      summarizer.recovered(key, 'reconcile passes succeed again');
+    }
+    this.failingKeys.clear();
     return { outcome: 'done' };
   }
 
@@ -334,6 +348,10 @@ export class SyncEngine {
     }
     if (this.warningsSeen.size > 10_000) this.warningsSeen.clear();
   }
+}
+
+function plural(rows: number): string {
+  return rows === 1 ? 'row' : 'rows';
 }
 
 function emptyResult(): ReconcileResult {

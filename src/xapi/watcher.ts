@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { AbortedError, CodedError, describeError } from '../errors.js';
+import { createFailureSummarizer, type FailureSummarizer } from '../log.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../retry.js';
 import { emptyChange, isEmptyChange, LOOKUP, XapiCache, type ObjectTable, type XapiChange } from './cache.js';
 import type { XapiStruct, XapiValue } from './codec/types.js';
@@ -68,10 +69,13 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   private syncedGeneration = -1;
   private currentPhase: XapiWatcherPhase = 'idle';
   private subscribed = new Set<string>();
+  /** One warn line per outage, periodic summaries of the retries, one line when XAPI is back. */
+  private readonly outage: FailureSummarizer;
 
   constructor(options: XapiWatcherOptions) {
     super();
     this.o = options;
+    this.outage = createFailureSummarizer(options.logger);
   }
 
   get phase(): XapiWatcherPhase {
@@ -218,8 +222,19 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     }
   }
 
+  /**
+   * Per-object `vif/<ref>` and `vm/<ref>` subscriptions keep event traffic proportional to this host's
+   * objects; the list is resent with every `event.from`, though, and past ~4000 refs an XML-RPC request
+   * exceeds XAPI's 300 KiB cap (XAPI_REQUEST_TOO_LARGE). Beyond `MAX_OBJECT_SUBSCRIPTIONS` live objects
+   * the watcher subscribes to the whole `vif` and `vm` classes instead; events for objects it does not
+   * follow are ignored (`applyObjectEventTo`).
+   */
   private subscriptions(): string[] {
-    return ['pool', this.hostRef !== undefined ? `host/${this.hostRef}` : 'host', 'network', ...this.cache.vifs.liveRefs().map((r) => `vif/${r}`), ...this.cache.vms.liveRefs().map((r) => `vm/${r}`)];
+    const base = ['pool', this.hostRef !== undefined ? `host/${this.hostRef}` : 'host', 'network'];
+    const vifs = this.cache.vifs.liveRefs();
+    const vms = this.cache.vms.liveRefs();
+    if (vifs.length + vms.length > MAX_OBJECT_SUBSCRIPTIONS) return [...base, 'vif', 'vm'];
+    return [...base, ...vifs.map((r) => `vif/${r}`), ...vms.map((r) => `vm/${r}`)];
   }
 
   private resubscribeIfGrown(): void {
@@ -251,6 +266,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
         await this.sync(stop);
         failures = 0;
         this.setPhase('live');
+        this.outage.recovered(OUTAGE_KEY, 'XAPI available again');
         if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
         while (!isAborted(stop) && !this.resyncRequested) await this.pollOnce(stop);
       } catch (err) {
@@ -263,7 +279,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
         this.setPhase('down');
         this.markUnreachable();
         const delay = backoffDelay(failures, this.o.backoff ?? DEFAULT_BACKOFF, this.o.random);
-        this.o.logger.warn({ err: describeError(err), retryInMs: delay }, 'XAPI unavailable');
+        this.outage.failure(OUTAGE_KEY, 'XAPI unavailable', { err: describeError(err), retryInMs: delay });
         try {
           await sleep(delay, undefined, { signal: stop });
         } catch {
@@ -299,8 +315,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     for (const u of vifUuids) this.queuedVifs.delete(u);
     for (const u of vmUuids) this.queuedVms.delete(u);
     const batch = { ...opts, batchSize: this.o.lookupBatchSize ?? DEFAULT_LOOKUP_BATCH_SIZE };
-    const vifs = await lookupVifsByUuid(caller, vifUuids, batch);
-    const vms = await lookupVmsByUuid(caller, vmUuids, batch);
+    const [vifs, vms] = await Promise.all([lookupVifsByUuid(caller, vifUuids, batch), lookupVmsByUuid(caller, vmUuids, batch)]);
 
     const change = emptyChange();
     this.hostRef = host.ref;
@@ -416,6 +431,12 @@ function applyObjectEventTo<R extends { readonly ref: string; readonly uuid: str
   }
   table.set(uuid, { state: 'known', record: parse(ev.ref, ev.snapshot ?? null), deleted: false }, changed);
 }
+
+/** See `XapiWatcher.subscriptions`: about 1000 refs make a ~70 KiB XML-RPC event.from request. */
+const MAX_OBJECT_SUBSCRIPTIONS = 1000;
+
+/** The summarizer key of "XAPI cannot be reached"; the latest error rides along in each line. */
+const OUTAGE_KEY = 'xapi-unavailable';
 
 /** Reads the flag afresh (TypeScript narrows a property read across awaits). */
 function isAborted(signal: AbortSignal): boolean {
