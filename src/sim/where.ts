@@ -138,6 +138,25 @@ function column(record: Readonly<Record<string, XapiValue>>, name: string): Xapi
   return Object.hasOwn(record, field) ? record[field] : undefined;
 }
 
+/**
+ * The literals of an expression that is only `field "uuid"="…"` terms joined by `or` (what lookups
+ * by uuid send), else undefined. Such a filter selects exactly the rows with those uuids, so the
+ * simulator can answer it from its uuid index instead of evaluating every row (XAPI's cost is its own;
+ * the simulator must not dominate a benchmark at pool scale).
+ */
+export function uuidDisjunction(e: WhereExpr): Set<string> | undefined {
+  const out = new Set<string>();
+  const walk = (x: WhereExpr): boolean => {
+    if (x.kind === 'or') return walk(x.left) && walk(x.right);
+    if (x.kind !== 'eq') return false;
+    const [f, l] = x.left.kind === 'field' ? [x.left, x.right] : [x.right, x.left];
+    if (f.kind !== 'field' || f.name !== 'uuid' || l.kind !== 'literal') return false;
+    out.add(l.text);
+    return true;
+  };
+  return walk(e) ? out : undefined;
+}
+
 export function evalWhere(e: WhereExpr, record: Readonly<Record<string, XapiValue>>): boolean {
   const val = (v: WhereValue): string => (v.kind === 'literal' ? v.text : dbString(column(record, v.name)));
   switch (e.kind) {

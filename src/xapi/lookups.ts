@@ -17,6 +17,8 @@ import {
 import type { SessionCallOptions, XapiCaller } from './session.js';
 
 export const DEFAULT_LOOKUP_BATCH_SIZE = 200;
+/** Lookup batches of one class in flight at once. */
+const LOOKUP_CONCURRENCY = 4;
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -64,10 +66,24 @@ async function byUuid<R extends { uuid: string }>(
   options: LookupOptions,
 ): Promise<Map<string, R>> {
   const out = new Map<string, R>();
-  for (const filter of buildUuidFilters(uuids, options.batchSize)) {
-    const answer = await caller.call(`${cls}.get_all_records_where`, [filter], options);
-    for (const record of parseRecordMap(cls, answer, parse)) out.set(record.uuid, record);
-  }
+  const filters = buildUuidFilters(uuids, options.batchSize);
+  // A few batches in flight at once: at thousands of UUIDs the per-call round trip, not XAPI's work,
+  // would otherwise dominate a cold start. The first failure stops further calls and is thrown.
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < filters.length) {
+      const filter = filters[next++] ?? '';
+      try {
+        const answer = await caller.call(`${cls}.get_all_records_where`, [filter], options);
+        for (const record of parseRecordMap(cls, answer, parse)) out.set(record.uuid, record);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(LOOKUP_CONCURRENCY, filters.length) }, worker));
   return out;
 }
 
