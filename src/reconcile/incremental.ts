@@ -136,19 +136,59 @@ export function reconcileDirty(
 
 const EMPTY: ReadonlySet<Uuid> = new Set();
 
-function addTo(index: Map<string, Set<Uuid>>, key: string | undefined, uuid: Uuid): void {
-  if (key === undefined || key === '') return;
+/** Adds `uuid` under `key`; true when `key` was not indexed before (a new referenced object). */
+function addTo(index: Map<string, Set<Uuid>>, key: string | undefined, uuid: Uuid): boolean {
+  if (key === undefined || key === '') return false;
   let set = index.get(key);
+  const created = set === undefined;
   if (set === undefined) index.set(key, (set = new Set()));
   set.add(uuid);
+  return created;
 }
 
-function removeFrom(index: Map<string, Set<Uuid>>, key: string | undefined, uuid: Uuid): void {
-  if (key === undefined || key === '') return;
+/** Removes `uuid` from `key`; true when no row references `key` any more. */
+function removeFrom(index: Map<string, Set<Uuid>>, key: string | undefined, uuid: Uuid): boolean {
+  if (key === undefined || key === '') return false;
   const set = index.get(key);
-  if (set === undefined) return;
+  if (set === undefined) return false;
   set.delete(uuid);
-  if (set.size === 0) index.delete(key);
+  if (set.size !== 0) return false;
+  index.delete(key);
+  return true;
+}
+
+/**
+ * How the set of XAPI objects the database refers to changed since the last `takeInterestDelta()`:
+ * what the XAPI watcher must start and stop following. O(changed rows), so a port plug at thousands
+ * of rows does not hand the watcher every uuid again.
+ */
+export interface InterestDelta {
+  readonly addVifs: ReadonlySet<Uuid>;
+  readonly removeVifs: ReadonlySet<Uuid>;
+  readonly addVms: ReadonlySet<Uuid>;
+  readonly removeVms: ReadonlySet<Uuid>;
+}
+
+class InterestChanges {
+  private add = new Set<Uuid>();
+  private remove = new Set<Uuid>();
+
+  note(key: string, present: boolean): void {
+    if (present) {
+      this.remove.delete(key);
+      this.add.add(key);
+    } else {
+      this.add.delete(key);
+      this.remove.add(key);
+    }
+  }
+
+  take(): { add: Set<Uuid>; remove: Set<Uuid> } {
+    const out = { add: this.add, remove: this.remove };
+    this.add = new Set();
+    this.remove = new Set();
+    return out;
+  }
 }
 
 interface IndexedInterface {
@@ -177,6 +217,8 @@ export class DependencyIndex {
   private readonly bridges = new Map<Uuid, IndexedBridge>();
   private readonly byBridgeName = new Map<string, Set<Uuid>>();
   private readonly byNetwork = new Map<string, Set<Uuid>>();
+  private readonly vifInterest = new InterestChanges();
+  private readonly vmInterest = new InterestChanges();
 
   /** An index of every row of `ovs` (start-up, or after a reconnect rebuilt the replica). */
   static fromView(ovs: OvsdbView): DependencyIndex {
@@ -195,8 +237,8 @@ export class DependencyIndex {
       vm: row.externalIds.get('xs-vm-uuid'),
     };
     this.interfaces.set(uuid, entry);
-    addTo(this.byVif, entry.vif, uuid);
-    addTo(this.byVm, entry.vm, uuid);
+    if (addTo(this.byVif, entry.vif, uuid) && entry.vif !== undefined) this.vifInterest.note(entry.vif, true);
+    if (addTo(this.byVm, entry.vm, uuid) && entry.vm !== undefined) this.vmInterest.note(entry.vm, true);
   }
 
   /** Forgets a deleted Interface row; returns its name (for `DirtySet.interfaceNames`), if it was indexed. */
@@ -204,8 +246,8 @@ export class DependencyIndex {
     const old = this.interfaces.get(uuid);
     if (old === undefined) return undefined;
     this.interfaces.delete(uuid);
-    removeFrom(this.byVif, old.vif, uuid);
-    removeFrom(this.byVm, old.vm, uuid);
+    if (removeFrom(this.byVif, old.vif, uuid) && old.vif !== undefined) this.vifInterest.note(old.vif, false);
+    if (removeFrom(this.byVm, old.vm, uuid) && old.vm !== undefined) this.vmInterest.note(old.vm, false);
     return old.name;
   }
 
@@ -238,6 +280,16 @@ export class DependencyIndex {
 
   interfacesWithVm(vmUuid: Uuid): ReadonlySet<Uuid> {
     return this.byVm.get(vmUuid) ?? EMPTY;
+  }
+
+  /**
+   * What changed in `vifUuids()` / `vmUuids()` since the previous call (a key referenced again before
+   * the call is not reported as removed, and the other way round).
+   */
+  takeInterestDelta(): InterestDelta {
+    const vifs = this.vifInterest.take();
+    const vms = this.vmInterest.take();
+    return { addVifs: vifs.add, removeVifs: vifs.remove, addVms: vms.add, removeVms: vms.remove };
   }
 
   /** Every XAPI VIF uuid some Interface row names in `xs-vif-uuid`: what the XAPI watcher must follow. */

@@ -12,10 +12,16 @@ export interface TimerApi {
   clearTimeout(handle: unknown): void;
 }
 
+/**
+ * A delay of 0 runs on the next turn of the event loop (setImmediate) rather than through a timer,
+ * whose minimum of 1 ms would add to every port's latency; triggers of the same turn still coalesce.
+ */
 const realTimers: TimerApi = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  setTimeout: (fn, ms) => (ms <= 0 ? { immediate: setImmediate(fn) } : { timeout: setTimeout(fn, ms) }),
   clearTimeout: (handle) => {
-    clearTimeout(handle as NodeJS.Timeout);
+    const h = handle as { immediate?: NodeJS.Immediate; timeout?: NodeJS.Timeout };
+    if (h.immediate !== undefined) clearImmediate(h.immediate);
+    if (h.timeout !== undefined) clearTimeout(h.timeout);
   },
 };
 

@@ -62,15 +62,13 @@ export class ReplicaOvsdbView implements OvsdbView {
     this.tracker = tracker;
   }
 
-  /** Applies one replica change; returns true when the set of referenced XAPI objects may have changed. */
-  apply(change: ReplicaChange): boolean {
-    let interestMayChange = false;
+  /** Applies one replica change to the view, the dependency index and the dirty set. */
+  apply(change: ReplicaChange): void {
     for (const [table, rows] of change.tables) {
       for (const [uuid, rowChange] of rows) {
         const row = rowChange.kind === 'deleted' ? undefined : rowChange.row;
         if (table === 'Interface') {
           this.applyInterface(uuid, row);
-          interestMayChange = true;
         } else if (table === 'Bridge') {
           this.applyBridge(uuid, row);
         } else if (table === 'Open_vSwitch') {
@@ -79,7 +77,6 @@ export class ReplicaOvsdbView implements OvsdbView {
       }
     }
     if (change.resync) this.tracker.markAll();
-    return interestMayChange;
   }
 
   private applyInterface(uuid: Uuid, row: ReplicaRow | undefined): void {

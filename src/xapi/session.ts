@@ -226,7 +226,8 @@ export class XapiSession extends EventEmitter<XapiSessionEvents> implements Xapi
     } catch (err) {
       const code: string = err instanceof CodedError ? (err as CodedError<string>).code : 'ERROR';
       this.emit('call', { method, durationMs: performance.now() - started, outcome: code });
-      this.options.logger.debug({ method, outcome: code }, 'XAPI call failed');
+      // A deliberate abort (shutdown, the watcher re-subscribing) is not a failure worth a line.
+      if (code !== 'ABORTED') this.options.logger.debug({ method, outcome: code }, 'XAPI call failed');
       if (err instanceof XapiError) this.setReachable(true);
       else if (code !== 'ABORTED') this.setReachable(false);
       if (err instanceof XapiError && ref !== undefined && err.params.includes(ref)) {

@@ -11,9 +11,19 @@ import { DEFAULT_LOOKUP_BATCH_SIZE, getNetworks, getPool, getPoolRef, getThisHos
 import { expectString, parseHost, parseNetwork, parsePool, parseVif, parseVm, type VifRecord, type VmRecord } from './records.js';
 import type { XapiCaller } from './session.js';
 
+/** How long a re-subscription waits (see `resubscribeIfGrown`). */
+const RESUBSCRIBE_DELAY_MS = 10;
+
 export interface XapiInterest {
   readonly vifs: Iterable<string>;
   readonly vms: Iterable<string>;
+}
+
+export interface XapiInterestDelta {
+  readonly addVifs: Iterable<string>;
+  readonly removeVifs: Iterable<string>;
+  readonly addVms: Iterable<string>;
+  readonly removeVms: Iterable<string>;
 }
 
 /** `syncing`: (re)fetching; `live`: following events; `down`: XAPI unreachable, retrying. */
@@ -30,7 +40,7 @@ export interface XapiWatcherOptions {
   /** event.from server-side timeout (reference §5.1; 30–60 s). Default 30. */
   readonly eventTimeoutSec?: number;
   readonly lookupBatchSize?: number;
-  /** setInterest calls within this window are looked up as one batch per class. Default 2 ms. */
+  /** Interest changes within this window are looked up as one batch per class. Default 0: the next turn. */
   readonly coalesceMs?: number;
   readonly backoff?: BackoffPolicy;
   readonly random?: () => number;
@@ -58,7 +68,10 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   private interestVms = new Set<string>();
   private queuedVifs = new Set<string>();
   private queuedVms = new Set<string>();
-  private lookupTimer: NodeJS.Timeout | undefined;
+  private lookupTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private resubscribeTimer: NodeJS.Timeout | undefined;
+  /** Set by `rewindTo`: the token the next poll must start from. */
+  private rewoundToken: string | undefined;
   private lookupRunning: Promise<void> | undefined;
   private stopController: AbortController | undefined;
   private pollController: AbortController | undefined;
@@ -97,8 +110,10 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const controller = this.stopController;
     if (controller === undefined) return;
     controller.abort(new AbortedError('XAPI watcher stopped'));
-    if (this.lookupTimer !== undefined) clearTimeout(this.lookupTimer);
+    if (this.lookupTimer !== undefined) cancelScheduled(this.lookupTimer);
     this.lookupTimer = undefined;
+    clearTimeout(this.resubscribeTimer);
+    this.resubscribeTimer = undefined;
     await this.loop;
     await this.lookupRunning;
     this.loop = undefined;
@@ -118,6 +133,19 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     this.updateInterest(this.interestVms, vms, this.queuedVms, this.cache.vms, change.vms);
     this.interestVifs = vifs;
     this.interestVms = vms;
+    this.emitChange(change);
+    if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+  }
+
+  /**
+   * The incremental form of `setInterest`, O(changed uuids): start following `addVifs`/`addVms`,
+   * forget `removeVifs`/`removeVms`. Adding a uuid already followed, or removing one not followed,
+   * is a no-op.
+   */
+  changeInterest(delta: XapiInterestDelta): void {
+    const change = emptyChange();
+    this.applyInterestDelta(this.interestVifs, delta.addVifs, delta.removeVifs, this.queuedVifs, this.cache.vifs, change.vifs);
+    this.applyInterestDelta(this.interestVms, delta.addVms, delta.removeVms, this.queuedVms, this.cache.vms, change.vms);
     this.emitChange(change);
     if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
   }
@@ -150,31 +178,61 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
       queue.delete(uuid);
     }
     for (const uuid of next) {
-      if (old.has(uuid)) continue;
-      if (!isUuid(uuid)) {
-        // Not a UUID: XAPI could only answer UUID_INVALID, and the filter language cannot carry it.
-        table.set(uuid, LOOKUP.absent, changed);
-        continue;
-      }
-      table.set(uuid, this.currentPhase === 'down' ? LOOKUP.unknown : LOOKUP.pending, changed);
-      if (this.currentPhase !== 'down') queue.add(uuid);
+      if (!old.has(uuid)) this.admit(uuid, queue, table, changed);
     }
+  }
+
+  private applyInterestDelta(
+    interest: Set<string>,
+    add: Iterable<string>,
+    remove: Iterable<string>,
+    queue: Set<string>,
+    table: ObjectTable<VifRecord> | ObjectTable<VmRecord>,
+    changed: Set<string>,
+  ): void {
+    for (const uuid of remove) {
+      if (!interest.delete(uuid)) continue;
+      table.delete(uuid);
+      queue.delete(uuid);
+    }
+    for (const uuid of add) {
+      if (interest.has(uuid)) continue;
+      interest.add(uuid);
+      this.admit(uuid, queue, table, changed);
+    }
+  }
+
+  /** A newly followed uuid: pending and queued for the next batch (unknown while XAPI is down). */
+  private admit(uuid: string, queue: Set<string>, table: ObjectTable<VifRecord> | ObjectTable<VmRecord>, changed: Set<string>): void {
+    if (!isUuid(uuid)) {
+      // Not a UUID: XAPI could only answer UUID_INVALID, and the filter language cannot carry it.
+      table.set(uuid, LOOKUP.absent, changed);
+      return;
+    }
+    table.set(uuid, this.currentPhase === 'down' ? LOOKUP.unknown : LOOKUP.pending, changed);
+    if (this.currentPhase !== 'down') queue.add(uuid);
   }
 
   private scheduleLookup(): void {
     if (this.lookupTimer !== undefined || this.stopController === undefined) return;
-    this.lookupTimer = setTimeout(() => {
+    const run = (): void => {
       this.lookupTimer = undefined;
       if (this.currentPhase !== 'live' || this.lookupRunning !== undefined) return;
       this.lookupRunning = this.runLookups().finally(() => {
         this.lookupRunning = undefined;
         if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
       });
-    }, this.o.coalesceMs ?? 2);
+    };
+    // Interest changes of one OVSDB update arrive in the same turn, so the next turn already batches
+    // them; a positive coalesceMs waits longer to batch across updates.
+    const coalesceMs = this.o.coalesceMs ?? 0;
+    this.lookupTimer = coalesceMs > 0 ? setTimeout(run, coalesceMs) : setImmediate(run);
   }
 
   private async runLookups(): Promise<void> {
     const signal = this.stopController?.signal;
+    const tokenBefore = this.token;
+    const generationBefore = this.syncedGeneration;
     const vifs = this.queuedVifs;
     const vms = this.queuedVms;
     this.queuedVifs = new Set();
@@ -189,6 +247,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
       this.applyLookups(vifs, vifRecords, this.interestVifs, this.cache.vifs, change.vifs);
       this.applyLookups(vms, vmRecords, this.interestVms, this.cache.vms, change.vms);
       this.emitChange(change);
+      if (this.syncedGeneration === generationBefore && (vifRecords.size > 0 || vmRecords.size > 0)) this.rewindTo(tokenBefore);
       this.resubscribeIfGrown();
     } catch (err) {
       if (signal?.aborted === true) return;
@@ -237,14 +296,23 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     return [...base, ...vifs.map((r) => `vif/${r}`), ...vms.map((r) => `vm/${r}`)];
   }
 
+  /**
+   * Re-issues the long-poll when objects of interest are missing from its subscriptions. Deferred a
+   * little, so the reconcile pass these lookups enable runs first and a burst of plugs costs one
+   * re-issue; nothing is lost meanwhile, since the re-issued call starts from the same token.
+   */
   private resubscribeIfGrown(): void {
-    if (this.pollController === undefined) return;
-    for (const s of this.subscriptions()) {
-      if (!this.subscribed.has(s)) {
-        this.pollController.abort(new AbortedError('resubscribe'));
-        return;
+    if (this.resubscribeTimer !== undefined) return;
+    this.resubscribeTimer = setTimeout(() => {
+      this.resubscribeTimer = undefined;
+      if (this.pollController === undefined) return;
+      for (const s of this.subscriptions()) {
+        if (!this.subscribed.has(s)) {
+          this.pollController.abort(new AbortedError('resubscribe'));
+          return;
+        }
       }
-    }
+    }, RESUBSCRIBE_DELAY_MS);
   }
 
   private setPhase(phase: XapiWatcherPhase): void {
@@ -302,6 +370,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   /** Token first, then the fetch (reference §5.2): nothing changed in between can be missed. */
   private async sync(signal: AbortSignal): Promise<void> {
     this.resyncRequested = false;
+    this.rewoundToken = undefined;
     const caller = this.o.caller;
     const opts = { signal };
     const poolRef = await getPoolRef(caller, opts);
@@ -329,6 +398,19 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     this.emitChange(change);
   }
 
+  /**
+   * Newly followed objects were fetched at some point after `token`; a change made to one of them
+   * after that fetch but before the long-poll subscribes to it would be covered by the token the
+   * running poll returns, and so lost. The next poll therefore starts from `token` again (events on
+   * objects already followed come twice; applying a snapshot twice is harmless), and a batch from a
+   * poll issued before now may not move the token past it.
+   */
+  private rewindTo(token: string): void {
+    if (this.rewoundToken !== undefined) return;
+    this.rewoundToken = token;
+    this.token = token;
+  }
+
   private async pollOnce(stop: AbortSignal): Promise<void> {
     const controller = new AbortController();
     const onStop = (): void => {
@@ -338,6 +420,8 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     this.pollController = controller;
     const subs = this.subscriptions();
     this.subscribed = new Set(subs);
+    // This poll covers every followed object from the (possibly rewound) token: it may advance it.
+    this.rewoundToken = undefined;
     const timeoutSec = this.o.eventTimeoutSec ?? 30;
     let result: XapiValue;
     try {
@@ -372,7 +456,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
       this.resyncRequested = true;
       return;
     }
-    this.token = token;
+    if (this.rewoundToken === undefined) this.token = token;
     const change = emptyChange();
     for (const raw of events as readonly XapiValue[]) {
       const ev = parseEvent(raw);
@@ -456,4 +540,10 @@ function parseEvent(raw: XapiValue): EventRecord | undefined {
   const ref = s.ref;
   if (typeof cls !== 'string' || typeof operation !== 'string' || typeof ref !== 'string') return undefined;
   return { cls: cls.toLowerCase(), operation, ref, snapshot: Object.hasOwn(s, 'snapshot') ? s.snapshot : undefined };
+}
+
+function cancelScheduled(handle: NodeJS.Timeout | NodeJS.Immediate): void {
+  // Only a Timeout can be refreshed; clearTimeout does not cancel an Immediate.
+  if ('refresh' in handle) clearTimeout(handle);
+  else clearImmediate(handle);
 }

@@ -1,0 +1,82 @@
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator, type Simulator } from '../../../src/sim/index.js';
+import { createXapiClient, type XapiClient } from '../../../src/xapi/client.js';
+
+const logger = pino({ level: 'silent' });
+
+async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('XapiWatcher.changeInterest', () => {
+  let sim: Simulator;
+  let client: XapiClient;
+
+  beforeAll(async () => {
+    sim = await startSimulator({ generate: { vms: 3, vifsPerVm: 2, hosts: 1 } });
+    client = createXapiClient({
+      url: sim.url ?? '',
+      protocol: 'jsonrpc',
+      user: '',
+      password: '',
+      callTimeoutMs: 5000,
+      eventTimeoutSec: 30,
+      lookupBatchSize: 100,
+      logger,
+    });
+    client.start();
+    await until(() => client.watcher.phase === 'live');
+  });
+
+  afterAll(async () => {
+    await client.close();
+    await sim.close();
+  });
+
+  it('looks up added uuids in one batch, forgets removed ones, and ignores repeats', async () => {
+    const [a, b] = sim.localVifs();
+    sim.resetCounters();
+    client.watcher.changeInterest({ addVifs: [a!.vifUuid, b!.vifUuid], removeVifs: [], addVms: [a!.vmUuid], removeVms: [] });
+    expect(client.watcher.cache.vif(a!.vifUuid).state).toBe('pending');
+    await until(() => client.watcher.cache.vif(a!.vifUuid).state === 'known' && client.watcher.cache.vif(b!.vifUuid).state === 'known');
+    await until(() => client.watcher.cache.vm(a!.vmUuid).state === 'known');
+    expect(sim.counters.calls['VIF.get_all_records_where']).toBe(1);
+
+    client.watcher.changeInterest({ addVifs: [a!.vifUuid], removeVifs: [b!.vifUuid], addVms: [], removeVms: ['00000000-0000-4000-8000-000000000000'] });
+    expect(client.watcher.cache.vifs.has(b!.vifUuid)).toBe(false);
+    expect(client.watcher.cache.vif(a!.vifUuid).state).toBe('known');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(sim.counters.calls['VIF.get_all_records_where']).toBe(1);
+  });
+
+  it('does not lose a change made to a newly followed object before the long-poll subscribes to it', async () => {
+    const vifs = sim.localVifs();
+    const followed = vifs[2]!;
+    const fresh = vifs.find((v) => v.vmUuid !== followed.vmUuid && v.vifUuid !== followed.vifUuid)!;
+    client.watcher.changeInterest({ addVifs: [], removeVifs: [], addVms: [followed.vmUuid], removeVms: [] });
+    await until(() => client.watcher.cache.vm(followed.vmUuid).state === 'known');
+    await new Promise((r) => setTimeout(r, 50));
+
+    for (let round = 0; round < 5; round++) {
+      client.watcher.changeInterest({ addVifs: [fresh.vifUuid], removeVifs: [], addVms: [], removeVms: [] });
+      await until(() => client.watcher.cache.vif(fresh.vifUuid).state === 'known');
+      // Right after the lookup: a change to the new VIF, then one to an object the running poll already
+      // follows, which makes that poll return with a token past the VIF's change.
+      sim.state.addToOtherConfig('VIF', fresh.vifUuid, 'nicira-iface-id', `round-${round}`);
+      sim.state.addToOtherConfig('VM', followed.vmUuid, 'nicira-vm-id', `round-${round}`);
+      await until(() => {
+        const lookup = client.watcher.cache.vif(fresh.vifUuid);
+        return lookup.state === 'known' && lookup.record.otherConfig['nicira-iface-id'] === `round-${round}`;
+      }, 2000);
+      sim.state.removeFromOtherConfig('VIF', fresh.vifUuid, 'nicira-iface-id');
+      sim.state.removeFromOtherConfig('VM', followed.vmUuid, 'nicira-vm-id');
+      client.watcher.changeInterest({ addVifs: [], removeVifs: [fresh.vifUuid], addVms: [], removeVms: [] });
+      await new Promise((r) => setTimeout(r, 30));
+    }
+  });
+});
