@@ -4,6 +4,7 @@ import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CodedError } from './errors.js';
 import { parseRemote } from './ovsdb/remote.js';
+import { isSafeId, MAX_ID_LENGTH, quoteForLog } from './reconcile/validate.js';
 
 /**
  * Typed configuration with one precedence rule (DESIGN §4): command line > environment
@@ -220,7 +221,7 @@ function enumKind(values: readonly string[]): Kind {
   );
 }
 
-function stringKind(describe: string, options: { nonEmpty?: boolean; nullable?: boolean; noSpace?: boolean } = {}): Kind {
+function stringKind(describe: string, options: { nonEmpty?: boolean; nullable?: boolean; noSpace?: boolean; safeId?: boolean } = {}): Kind {
   return viaString(
     {
       describe,
@@ -229,6 +230,8 @@ function stringKind(describe: string, options: { nonEmpty?: boolean; nullable?: 
         if (options.nonEmpty === true && raw === '') throw new Invalid('must not be empty');
         if (options.noSpace === true && /\s/.test(raw)) throw new Invalid(`${quote(raw)} must not contain white space`);
         if (options.nullable === true && raw === '') return null;
+        // Written into OVSDB and logged: the reconciler's own rule for ids (length, printable characters).
+        if (options.safeId === true && !isSafeId(raw)) throw new Invalid(`${quoteForLog(raw)} is not a safe id (1..${MAX_ID_LENGTH} printable characters)`);
         return raw;
       },
     },
@@ -496,7 +499,7 @@ const OPTIONS: readonly OptionSpec[] = [
     key: 'systemId',
     env: true,
     file: true,
-    kind: stringKind('ID', { nullable: true, noSpace: true }),
+    kind: stringKind('ID', { nullable: true, noSpace: true, safeId: true }),
     defaultValue: () => null,
     defaultText: 'none (XAPI host uuid, else INSTALLATION_UUID)',
     help: 'override for external_ids:system-id and xs-system-uuid',
