@@ -3,6 +3,8 @@ import { XapiError, XapiTransportError } from '../errors.js';
 import { assertRequestSize } from './limits.js';
 import { defineMember } from './safe-object.js';
 import type { XapiCall, XapiStruct, XapiValue, XapiWireCodec } from './types.js';
+import { scanXmlRpcReply, type XmlRpcReply } from './xmlrpc-fast.js';
+import { decodeScalar, xmlRpcProtocolError } from './xmlrpc-scalar.js';
 
 /*
  * XML-RPC as XAPI speaks it (reference/xapi.md §2). Two encoders exist on purpose:
@@ -10,6 +12,9 @@ import type { XapiCall, XapiStruct, XapiValue, XapiWireCodec } from './types.js'
  *   XAPI's lenient parser accepts (§2 "Inbound parsing");
  * - the server encoder (used by the simulator) reproduces rpclib's `strict=false` output byte for
  *   byte: no whitespace, strings and int64 as a bare `<value>`, `<i4>` only for Int32.
+ * Two response decoders as well: xml2js is the reference and handles any well-formed XML-RPC; the
+ * single-pass scanner of ./xmlrpc-fast.ts handles exactly what rpclib emits and defers everything
+ * else to the reference, so results (and errors) are those of the reference.
  */
 
 const XML_DECL = '<?xml version="1.0"?>';
@@ -127,9 +132,7 @@ const PARSER_OPTIONS: xml2js.ParserOptions = {
   strict: true,
 };
 
-function protocolError(message: string, method?: string, cause?: unknown): XapiTransportError {
-  return new XapiTransportError('XAPI_PROTOCOL', message, { method, cause });
-}
+const protocolError = xmlRpcProtocolError;
 
 /**
  * Parses synchronously. xml2js can throw from `parseString` and can invoke its callback twice
@@ -185,38 +188,14 @@ function onlyChild(n: XmlNode, name: string, method?: string): XmlNode {
   return first;
 }
 
-const INTEGER = /^[+-]?\d+$/;
-
 function decodeValueNode(node: XmlNode, method?: string): XapiValue {
   const els = elements(node);
   if (els.length === 0) return textOf(node); // bare <value>: string or int64 (reference §2)
   const typed = els[0];
   if (els.length > 1 || typed === undefined) throw protocolError('<value> holds more than one element', method);
-  const text = textOf(typed);
+  const scalar = decodeScalar(typed['#name'], textOf(typed), method);
+  if (scalar !== undefined) return scalar;
   switch (typed['#name']) {
-    case 'string':
-    case 'dateTime.iso8601': // XAPI's format has no dashes (`20250319T04:16:24Z`): kept as text
-    case 'base64':
-      return text;
-    case 'i4':
-    case 'int':
-    case 'i8': {
-      const t = text.trim();
-      if (!INTEGER.test(t)) throw protocolError(`bad <${typed['#name']}> ${JSON.stringify(t)}`, method);
-      const n = Number(t);
-      // An int64 beyond 2^53 cannot be a JS number without loss: keep its decimal text.
-      return Number.isSafeInteger(n) ? n : t.replace(/^\+/, '');
-    }
-    case 'boolean':
-      return text.trim() === '1'; // rpclib: only `1` is true (reference §2)
-    case 'double': {
-      const t = text.trim();
-      const n = Number(t);
-      if (t === '' || Number.isNaN(n)) throw protocolError(`bad <double> ${JSON.stringify(t)}`, method);
-      return n;
-    }
-    case 'nil':
-      return null;
     case 'array': {
       const data = onlyChild(typed, 'data', method);
       return elements(data).map((v) => {
@@ -268,21 +247,52 @@ function unwrapEnvelope(v: XapiValue, method: string): XapiValue {
   throw protocolError(`unknown Status ${JSON.stringify(status)}`, method);
 }
 
-function decodeMethodResponse(body: string, method: string): XapiValue {
+/**
+ * The reply of a `<methodResponse>` parsed with xml2js: the reference decoder. Nesting deep enough to
+ * exhaust the stack (no XAPI reply comes near it) is a protocol error, not a RangeError.
+ */
+function parseReplyWithXml2js(body: string, method: string): XmlRpcReply {
+  try {
+    return parseReplyTree(body, method);
+  } catch (err) {
+    if (err instanceof RangeError) throw protocolError('XML-RPC value nested too deeply', method, err);
+    throw err;
+  }
+}
+
+function parseReplyTree(body: string, method: string): XmlRpcReply {
   const root = parseXml(body, method);
   if (root['#name'] !== 'methodResponse') throw protocolError(`expected <methodResponse>, got <${root['#name']}>`, method);
   const part = elements(root)[0];
-  if (part?.['#name'] === 'fault') {
+  if (part?.['#name'] === 'fault') return { fault: true, value: decodeValueNode(onlyChild(part, 'value', method), method) };
+  if (part?.['#name'] !== 'params') throw protocolError('<methodResponse> without <params> or <fault>', method);
+  const param = onlyChild(part, 'param', method);
+  return { fault: false, value: decodeValueNode(onlyChild(param, 'value', method), method) };
+}
+
+function settleReply(reply: XmlRpcReply, method: string): XapiValue {
+  if (reply.fault) {
     // A transport-level XML-RPC fault, not an XAPI failure: surfaced as XapiError so that
     // `isTransient` treats it as permanent, with code XMLRPC_FAULT [faultCode; faultString].
-    const fault = decodeValueNode(onlyChild(part, 'value', method), method);
+    const fault = reply.value;
     const code = isStruct(fault) ? asStringParam(fault.faultCode ?? '') : '';
     const message = isStruct(fault) ? asStringParam(fault.faultString ?? '') : asStringParam(fault);
     throw new XapiError('XMLRPC_FAULT', [code, message], method);
   }
-  if (part?.['#name'] !== 'params') throw protocolError('<methodResponse> without <params> or <fault>', method);
-  const param = onlyChild(part, 'param', method);
-  return unwrapEnvelope(decodeValueNode(onlyChild(param, 'value', method), method), method);
+  return unwrapEnvelope(reply.value, method);
+}
+
+/** `decodeResponse` with xml2js only: the reference the fast path is held to (tests, benchmarks). */
+export function decodeXmlRpcResponseReference(body: string, method: string): XapiValue {
+  return settleReply(parseReplyWithXml2js(body, method), method);
+}
+
+/**
+ * `decodeResponse`: the single-pass scanner for the documents XAPI emits (reference §2), xml2js for
+ * anything else, including every malformed body, so that errors are the reference's.
+ */
+export function decodeXmlRpcResponse(body: string, method: string): XapiValue {
+  return settleReply(scanXmlRpcReply(body) ?? parseReplyWithXml2js(body, method), method);
 }
 
 function decodeMethodCall(body: string): XapiCall {
@@ -318,7 +328,7 @@ export const xmlRpcCodec: XapiWireCodec = {
       .join('')}</params></methodCall>`;
     return assertRequestSize(body, method);
   },
-  decodeResponse: decodeMethodResponse,
+  decodeResponse: decodeXmlRpcResponse,
   decodeCall: decodeMethodCall,
   encodeSuccess(value) {
     return encodeEnvelope(`<member><name>Status</name><value>Success</value></member><member><name>Value</name>${encodeXapiValue(value)}</member>`);
