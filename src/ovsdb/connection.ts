@@ -266,7 +266,10 @@ export class OvsdbConnection {
     const now = this.clock.now();
     const interval = this.probeIntervalMs;
     if (this.probeSentAt !== undefined) {
-      if (this.lastActivity > this.probeSentAt) {
+      // `>=`: on a unix socket the echo reply often lands within the millisecond it was sent in. The
+      // probe goes out only after a full idle interval, so any activity stamped at or after the send
+      // time came after it.
+      if (this.lastActivity >= this.probeSentAt) {
         this.probeSentAt = undefined;
       } else if (now - this.probeSentAt >= interval) {
         this.shutdown(new OvsdbError('OVSDB_TIMEOUT', `no reply to the echo probe within ${interval} ms`));

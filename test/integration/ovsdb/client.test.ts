@@ -212,6 +212,20 @@ describe('faults', () => {
     expect(resync.tables.get('Interface')?.get(p1._uuid)?.kind).toBe('modified');
   });
 
+  test('an idle connection to a healthy server stays up: the probes are answered', async () => {
+    const client = newClient({ probeIntervalMs: 100 });
+    await ready(client);
+    const states: OvsdbClientState[] = [];
+    const off = client.on('state', (s) => states.push(s));
+    // Ten probe intervals of silence: each probe goes out and its echo reply (often within the same
+    // millisecond on a unix socket) must count as the server being alive.
+    await new Promise((r) => setTimeout(r, 1000));
+    off();
+    expect(states).toEqual([]);
+    expect(client.counters.reconnects).toBe(0);
+    expect(client.state).toBe('monitoring');
+  });
+
   test('SIGSTOP: the echo probe notices within its interval; reconnects after SIGCONT', async () => {
     const client = newClient({ probeIntervalMs: 200, requestTimeoutMs: 1000 });
     await ready(client);
