@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAEMON_NODE_ARGS } from '../../../src/sandbox/host.js';
 
 /**
  * The shipped unit must (1) pass `systemd-analyze verify` of the local systemd with no warning, base
@@ -219,6 +220,9 @@ describe('base unit vocabulary (systemd 219)', () => {
     expect(exec).toHaveLength(1);
     expect(exec[0]).toMatch(/ --pidfile( |$)/);
     expect(exec[0]).toMatch(/ --config \/etc\/ovs-xapi-sync\/config\.json( |$)/);
+    // The daemon runs in production with the same V8 options as in the tests and the benchmark.
+    const nodeArgs = (exec[0] ?? '').split(/\s+/).slice(1, (exec[0] ?? '').split(/\s+/).findIndex((w) => w.endsWith('/dist/cli.js')));
+    expect(nodeArgs).toEqual([...DAEMON_NODE_ARGS]);
     for (const key of ['Wants', 'After']) {
       const units = valueOf(directives, key, 'Unit').join(' ').split(/\s+/);
       expect(units, key).toContain('openvswitch.service');
