@@ -8,13 +8,14 @@
  *   --only=a,b         only the named scenarios
  *   --profile[=DIR]    the stress scenario at 2 ms only, the daemon run with `--cpu-prof` into DIR
  *                      (default dist-bench/profiles); open the .cpuprofile in Chrome DevTools
- *   --micro            also the in-process micro-benchmarks (replica + transaction, reconciler)
+ *   --micro            also the in-process micro-benchmarks (replica + transaction, reconciler, XML-RPC decode)
  *
  * A full run takes about three minutes on the project's 2-core machine (10 s of idle CPU measurement
  * per scenario included); `--quick` about 25 s.
  */
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/host-env.js';
+import { benchXmlRpcDecode } from './codec.js';
 import { benchOvsdb } from './ovsdb.js';
 import { benchReconcile } from './reconcile.js';
 import { runScenario, type ScenarioResult, type ScenarioSpec } from './scenario.js';
@@ -131,7 +132,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const results: ScenarioResult[] = [];
   for (const s of specs) results.push(await runScenario(s));
   let micro: Record<string, number> | undefined;
-  if (flag('micro') !== undefined) micro = { ...(await benchOvsdb()), ...benchReconcile() };
+  if (flag('micro') !== undefined) micro = { ...(await benchOvsdb()), ...benchReconcile(), ...benchXmlRpcDecode() };
 
   const out: string[] = [];
   out.push('');
