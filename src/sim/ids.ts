@@ -8,8 +8,8 @@ export interface IdSource {
   mac(): string;
 }
 
-/** mulberry32: a tiny, fast, well-distributed 32-bit PRNG. */
-function mulberry32(seed: number): () => number {
+/** mulberry32: a tiny, fast, well-distributed 32-bit PRNG (also the tests' replayable randomness). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -11,11 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostEnv, waitFor, type Daemon, type HostEnv } from '../helpers/host-env.js';
 import {
   churn,
+  churnWithKills,
   expectForeignKeys,
   expectRootAndBridgeKeys,
   plantRootAndBridgeKeys,
   plugVif,
-  prng,
   readyz,
   rssBytes,
   setOverride,
@@ -86,27 +86,9 @@ describe('soak', () => {
   }, 400_000);
 
   it('ovsdb-server SIGKILLed 5 times at random moments of the churn: converges, no foreign key lost', async () => {
-    const rnd = prng(3);
-    const cycles = 600;
-    const killAt = Array.from({ length: 5 }, (_, i) => Math.floor((i + rnd()) * (cycles / 5)));
-    let kills = 0;
-    let killing = false;
-    const result = await churn(env, {
-      cycles,
-      lanes: 6,
-      seed: 4,
-      retryWhile: () => true,
-      onProgress: async (done) => {
-        if (killing || kills >= killAt.length || done < killAt[kills]!) return;
-        killing = true;
-        kills++;
-        await env.db.kill('SIGKILL');
-        await env.db.restart();
-        killing = false;
-      },
-    });
+    const result = await churnWithKills(env, { cycles: 600, lanes: 6, seed: 4, kills: 5, killSeed: 3 });
     plugged = result.plugged;
-    expect(kills).toBe(5);
+    expect(result.kills).toBe(5);
     console.log(`soak kills: 5 SIGKILLs over ${result.cycles} cycles, ${result.retries} hotplug commands retried`);
     await settle('5 SIGKILLs');
   }, 300_000);

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostEnv, type Daemon, type HostEnv } from '../../helpers/host-env.js';
-import { churn, expectForeignKeys, expectRootAndBridgeKeys, plantRootAndBridgeKeys, prng, rssBytes, waitConverged, waitReady } from './support.js';
+import { churn, churnWithKills, expectForeignKeys, expectRootAndBridgeKeys, plantRootAndBridgeKeys, rssBytes, waitConverged, waitReady } from './support.js';
 
 const FAST = { OVS_XAPI_SYNC_RETRY_MAX_DELAY_MS: '500', OVS_XAPI_SYNC_OVSDB_PROBE_INTERVAL_MS: '1000' };
 
@@ -42,27 +42,8 @@ describe('churn', () => {
   }, 120_000);
 
   it('converges after ovsdb-server is SIGKILLed 5 times at random moments of the churn, losing no foreign key', async () => {
-    const rnd = prng(8002);
-    const cycles = 200;
-    const killAt = Array.from({ length: 5 }, (_, i) => Math.floor((i + rnd()) * (cycles / 5)));
-    let killing = false;
-    let kills = 0;
-    const result = await churn(env, {
-      cycles,
-      lanes: 4,
-      seed: 8003,
-      retryWhile: () => true,
-      onProgress: async (done) => {
-        if (killing || kills >= killAt.length || done < killAt[kills]!) return;
-        killing = true;
-        kills++;
-        // Restarted on the same database file at once; the other lanes' commands fail and are retried.
-        await env.db.kill('SIGKILL');
-        await env.db.restart();
-        killing = false;
-      },
-    });
-    expect(kills).toBe(5);
+    const result = await churnWithKills(env, { cycles: 200, lanes: 4, seed: 8003, kills: 5, killSeed: 8002 });
+    expect(result.kills).toBe(5);
     expect(daemon.child.exitCode).toBeNull();
     await waitConverged(env, 30_000);
     await expectForeignKeys(env, result.plugged);

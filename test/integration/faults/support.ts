@@ -13,6 +13,7 @@ import type { Simulator } from '../../../src/sim/index.js';
 import type { SimClass } from '../../../src/sim/state.js';
 import { readInventory } from '../../../src/sync/inventory.js';
 import { waitFor, type Daemon, type HostEnv, type LocalVif } from '../../helpers/host-env.js';
+import { mulberry32 } from '../../../src/sim/ids.js';
 
 type Atom = string | number | boolean | ['uuid', string];
 type Datum = Atom | ['map', [Atom, Atom][]] | ['set', Atom[]];
@@ -221,14 +222,33 @@ export function setOverride(sim: Simulator, cls: SimClass, uuid: string, key: st
 
 /** A small deterministic PRNG (mulberry32), so a failing churn can be replayed from its seed. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
+}
+
+/**
+ * `churn` while ovsdb-server is SIGKILLed and restarted on the same file `kills` times, at moments
+ * drawn from `seed` (one in each fifth of the run). Returns the churn's state and the kill count.
+ */
+export async function churnWithKills(env: HostEnv, options: ChurnOptions & { readonly kills: number; readonly killSeed: number }): Promise<ChurnState & { readonly kills: number }> {
+  const rnd = prng(options.killSeed);
+  const killAt = Array.from({ length: options.kills }, (_, i) => Math.floor((i + rnd()) * (options.cycles / options.kills)));
+  let killing = false;
+  let kills = 0;
+  const result = await churn(env, {
+    ...options,
+    retryWhile: () => true,
+    onProgress: async (done) => {
+      if (killing || kills >= killAt.length || done < killAt[kills]!) return;
+      killing = true;
+      kills++;
+      // Restarted on the same database file at once; the other lanes' commands fail and are retried.
+      await env.db.kill('SIGKILL');
+      await env.db.restart();
+      killing = false;
+    },
+  });
+  return { ...result, kills };
 }
 
 export interface ChurnOptions {
