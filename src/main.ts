@@ -267,6 +267,9 @@ async function runDaemon(rt: Runtime, logging: Logging, argv: readonly string[])
       if (report.result !== 'not_ready') metrics.observeReconcile(report.result, report.seconds, report.changesByKey);
       notifier.status(statusLine(sync));
     },
+    eventLag: (source, seconds) => {
+      metrics.observeEventLag(source, seconds);
+    },
     transaction: (outcome, error) => {
       metrics.ovsdbTransaction(outcome === 'committed' ? 'committed' : transactionResult(error));
     },

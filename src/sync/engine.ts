@@ -31,6 +31,11 @@ export interface PassReport {
 /** Hooks for metrics; every one optional so tests and `--once` can ignore them. */
 export interface SyncObserver {
   passFinished?(report: PassReport): void;
+  /**
+   * Seconds from the first change of a source (an OVSDB update or an XAPI event) that a pass took in,
+   * to the end of that pass: how far the database lags behind what happened.
+   */
+  eventLag?(source: 'ovsdb' | 'xapi', seconds: number): void;
   passStarted?(): void;
   transaction?(outcome: 'committed' | 'failed', error?: unknown): void;
 }
@@ -95,6 +100,10 @@ export class SyncEngine {
   private readonly transientFailures: FailureSummarizer;
   private readonly hardFailures: FailureSummarizer;
   private readonly failingKeys = new Set<string>();
+  /** When the oldest change not yet covered by a pass arrived, per source (performance.now()). */
+  private readonly changedSince: { ovsdb: number | undefined; xapi: number | undefined } = { ovsdb: undefined, xapi: undefined };
+  /** `changedSince` as the running pass took it over. */
+  private passSince: { readonly ovsdb: number | undefined; readonly xapi: number | undefined } = { ovsdb: undefined, xapi: undefined };
 
   constructor(options: SyncEngineOptions) {
     this.o = options;
@@ -112,6 +121,7 @@ export class SyncEngine {
     this.started = true;
     const { ovsdb, watcher } = this.o;
     const offChange = ovsdb.on('change', (change) => {
+      this.changedSince.ovsdb ??= performance.now();
       this.ovsView.apply(change);
       this.converged = false;
       this.updateInterest();
@@ -237,6 +247,7 @@ export class SyncEngine {
   }
 
   private xapiChanged(change: XapiChange): void {
+    this.changedSince.xapi ??= performance.now();
     for (const uuid of change.vifs) this.tracker.vifChanged(uuid);
     for (const uuid of change.vms) this.tracker.vmChanged(uuid);
     for (const uuid of change.networks) this.tracker.networkChanged({ uuid, bridge: this.networkBridge(uuid) });
@@ -269,6 +280,9 @@ export class SyncEngine {
     }
     this.passes += 1;
     const dirty = this.tracker.take();
+    this.passSince = { ...this.changedSince };
+    this.changedSince.ovsdb = undefined;
+    this.changedSince.xapi = undefined;
     let result: ReconcileResult;
     try {
       result = reconcileDirty(this.ovsView, this.xapiView, this.o.facts(), dirty, this.tracker.index);
@@ -318,6 +332,7 @@ export class SyncEngine {
     this.lastPass = report;
     this.lastPassAt = new Date();
     this.o.observer?.passFinished?.(report);
+    this.accountEventLag(error === undefined);
     if (error !== undefined) {
       this.lastError = describeError(error);
       const transient = isTransient(error);
@@ -333,6 +348,18 @@ export class SyncEngine {
     }
     this.failingKeys.clear();
     return { outcome: 'done' };
+  }
+
+  /** A pass that applied its changes reports their lag; a failed one hands the start times back. */
+  private accountEventLag(applied: boolean): void {
+    const now = performance.now();
+    for (const source of ['ovsdb', 'xapi'] as const) {
+      const since = this.passSince[source];
+      if (since === undefined) continue;
+      if (applied) this.o.observer?.eventLag?.(source, (now - since) / 1000);
+      else this.changedSince[source] = Math.min(since, this.changedSince[source] ?? since);
+    }
+    this.passSince = { ovsdb: undefined, xapi: undefined };
   }
 
   /** Each distinct warning is logged once while it persists, not once per pass. */

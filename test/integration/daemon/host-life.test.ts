@@ -121,6 +121,14 @@ describe('the life of a host', () => {
     expect(await txns()).toBe(before);
   });
 
+  it('measures how far the database lags behind OVSDB and XAPI changes', async () => {
+    const text = await (await fetch(`${await daemon.healthUrl()}/metrics`)).text();
+    for (const source of ['ovsdb', 'xapi']) {
+      const count = new RegExp(`^ovs_xapi_sync_event_lag_seconds_count\\{source="${source}"\\} (\\d+)`, 'm').exec(text);
+      expect(Number(count?.[1] ?? 0), source).toBeGreaterThan(0);
+    }
+  });
+
   it('exits 0 within 5 s on SIGTERM and removes its pidfile and control socket', async () => {
     expect(existsSync(join(env.rundir, 'ovs-xapi-sync.pid'))).toBe(true);
     const status = await daemon.stop('SIGTERM');
