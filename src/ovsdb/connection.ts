@@ -156,8 +156,9 @@ export class OvsdbConnection {
     }
     const id = this.nextId++;
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
-    return new Promise((resolve, reject) => {
-      const entry: Pending = { method, resolve, reject, timer: undefined };
+    let entry: Pending | undefined;
+    const reply = new Promise<unknown>((resolve, reject) => {
+      entry = { method, resolve, reject, timer: undefined };
       if (timeoutMs > 0) {
         entry.timer = this.clock.setTimeout(() => {
           if (this.pending.delete(id)) {
@@ -166,8 +167,17 @@ export class OvsdbConnection {
         }, timeoutMs);
       }
       this.pending.set(id, entry);
-      this.send({ method, params, id });
     });
+    // Sent outside the executor so that no closure (the timeout's shares its context) captures
+    // `params`: a 6000-row transaction's operations (~8 MB of objects) otherwise stayed reachable from
+    // the timer until the reply and were promoted to the old generation (heap snapshot, stress-2ms).
+    try {
+      this.send({ method, params, id });
+    } catch (err) {
+      // As before, when the send threw inside the executor: the promise rejects, the entry stays.
+      entry?.reject(err);
+    }
+    return reply;
   }
 
   /** Closes the connection; pending requests are rejected with `OVSDB_CONNECTION_CLOSED`. Idempotent. */

@@ -108,9 +108,25 @@ export function decodeStringMap(value: unknown): Map<string, string> {
   const out = new Map<string, string>();
   for (const [k, v] of decodeMapPairs(value)) {
     if (typeof k !== 'string' || typeof v !== 'string') throw notationError(`expected string pairs in map, got ${short([k, v])}`);
-    out.set(k, v);
+    out.set(internKey(k), v);
   }
   return out;
+}
+
+/**
+ * Map keys are a small vocabulary (`xs-vif-uuid`, `attached-mac`, …), but JSON.parse gives every
+ * occurrence longer than 10 characters its own string: at 6000 Interface rows that was ~0.8 MB of
+ * duplicate key strings held by the replica (heap snapshot, stress-2ms). One shared copy per key; the
+ * table is bounded so that a peer sending ever-new keys cannot grow it without limit.
+ */
+const KEY_INTERN_LIMIT = 4096;
+const internedKeys = new Map<string, string>();
+
+function internKey(key: string): string {
+  const known = internedKeys.get(key);
+  if (known !== undefined) return known;
+  if (internedKeys.size < KEY_INTERN_LIMIT) internedKeys.set(key, key);
+  return key;
 }
 
 /** A `set<string>` column, or an optional string when `max` is 1. */

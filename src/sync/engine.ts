@@ -302,9 +302,10 @@ export class SyncEngine {
       this.converged = false;
       return this.finish(started, 'dry_run', result);
     }
-    const ops = changeSetOperations(result.changes, COMMENT);
+    // Built before the try, as before: an error building the operations is not a failed transaction.
+    const committed = this.commit(result.changes);
     try {
-      await this.o.ovsdb.transact(ops);
+      await committed;
       this.o.observer?.transaction?.('committed');
     } catch (err) {
       this.o.observer?.transaction?.('failed', err);
@@ -317,6 +318,15 @@ export class SyncEngine {
     // again; the follow-up pass confirms convergence.
     this.converged = false;
     return this.finish(started, 'changed', result);
+  }
+
+  /**
+   * Sends the pass's transaction. A separate (non-async) step so that the operations are not held by
+   * `pass`'s suspended frame: at 6000 rows they are ~8 MB of objects that stayed reachable until the
+   * reply and were promoted to the old generation (heap snapshot, stress-2ms).
+   */
+  private commit(changes: ReconcileResult['changes']): Promise<unknown> {
+    return this.o.ovsdb.transact(changeSetOperations(changes, COMMENT));
   }
 
   private finish(started: number, kind: PassResult, result: ReconcileResult, error?: unknown): PassOutcome {

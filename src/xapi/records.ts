@@ -104,6 +104,10 @@ class FieldReader {
   map(name: string): OtherConfig {
     const v = this.field(name);
     if (!isStruct(v)) throw malformed(this.what, `field "${name}" is not a map`);
+    // Most other_config maps are empty: share one frozen object. A fresh Object.create(null) is a
+    // dictionary-mode object (~190 B with its backing store) and CacheXapiView makes a Map per distinct
+    // object, so at 5000 VIFs+VMs this kept ~1.9 MB live (heap snapshot, stress-2ms).
+    if (Object.keys(v).length === 0) return EMPTY_MAP_FIELD;
     const out: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [k, value] of Object.entries(v)) {
       if (typeof value !== 'string') throw malformed(this.what, `field "${name}" key "${k}" is not a string`);
@@ -112,6 +116,9 @@ class FieldReader {
     return out;
   }
 }
+
+/** The value of every empty map field (shared; records are read-only). */
+const EMPTY_MAP_FIELD: OtherConfig = Object.freeze(Object.create(null) as Record<string, string>);
 
 function reader(cls: string, ref: string, value: XapiValue): FieldReader {
   const what = `${cls} record ${ref}`;
