@@ -230,7 +230,31 @@ export function prng(seed: number): () => number {
  * `churn` while ovsdb-server is SIGKILLed and restarted on the same file `kills` times, at moments
  * drawn from `seed` (one in each fifth of the run). Returns the churn's state and the kill count.
  */
-export async function churnWithKills(env: HostEnv, options: ChurnOptions & { readonly kills: number; readonly killSeed: number }): Promise<ChurnState & { readonly kills: number }> {
+export interface KillOptions {
+  readonly kills: number;
+  readonly killSeed: number;
+  /**
+   * Awaited after each restart, before the churn goes on (e.g. until the daemon has reconnected), so
+   * that every kill finds a connected daemon: two kills inside one reconnect backoff are one outage.
+   */
+  readonly afterKill?: (kills: number) => Promise<void>;
+}
+
+/** Resolves once the daemon's `ovs_xapi_sync_ovsdb_reconnects_total` reaches `count`. */
+export async function waitOvsdbReconnects(daemon: Daemon, count: number, timeoutMs: number): Promise<number> {
+  const url = await daemon.healthUrl();
+  return waitFor(async () => {
+    const n = await ovsdbReconnects(url);
+    return n >= count ? n : undefined;
+  }, timeoutMs, `${count} OVSDB reconnects`);
+}
+
+export async function ovsdbReconnects(baseUrl: string): Promise<number> {
+  const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
+  return Number(/^ovs_xapi_sync_ovsdb_reconnects_total (\d+)/m.exec(metrics)?.[1] ?? 0);
+}
+
+export async function churnWithKills(env: HostEnv, options: ChurnOptions & KillOptions): Promise<ChurnState & { readonly kills: number }> {
   const rnd = prng(options.killSeed);
   const killAt = Array.from({ length: options.kills }, (_, i) => Math.floor((i + rnd()) * (options.cycles / options.kills)));
   let killing = false;
@@ -245,6 +269,7 @@ export async function churnWithKills(env: HostEnv, options: ChurnOptions & { rea
       // Restarted on the same database file at once; the other lanes' commands fail and are retried.
       await env.db.kill('SIGKILL');
       await env.db.restart();
+      await options.afterKill?.(kills);
       killing = false;
     },
   });
