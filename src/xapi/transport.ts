@@ -106,10 +106,20 @@ export function createHttpTransport(options: HttpTransportOptions): XapiTranspor
 
 let nextRequestId = 1;
 
+/** XAPI's blocking call (reference §5.1): it answers when an event arrives or its timeout expires. */
+const LONG_POLL_METHOD = 'event.from';
+
 class HttpTransport implements XapiTransport {
   readonly endpoint: XapiEndpoint;
   readonly protocol: 'xmlrpc' | 'jsonrpc';
   private readonly agent: http.Agent;
+  /**
+   * `event.from` alone: the long-poll holds its connection for up to its timeout, and cancelling it
+   * (a resubscription, a resync, stop) can only close that connection, since HTTP/1.1 has no way to
+   * abandon a request in flight (RFC 9112 §9.6). On a pool of its own it never takes, or destroys, a
+   * warm connection that the next lookup would use.
+   */
+  private readonly longPollAgent: http.Agent;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
 
@@ -127,9 +137,12 @@ class HttpTransport implements XapiTransport {
         tls.warned = true;
         options.logger.warn({ xapi: describeEndpoint(this.endpoint) }, 'XAPI TLS certificate verification is DISABLED (insecure option)');
       }
-      this.agent = new https.Agent({ keepAlive: true, ca: tls.ca, rejectUnauthorized: !insecure });
+      const agentOptions: https.AgentOptions = { keepAlive: true, ca: tls.ca, rejectUnauthorized: !insecure };
+      this.agent = new https.Agent(agentOptions);
+      this.longPollAgent = new https.Agent(agentOptions);
     } else {
       this.agent = new http.Agent({ keepAlive: true });
+      this.longPollAgent = new http.Agent({ keepAlive: true });
     }
   }
 
@@ -141,6 +154,7 @@ class HttpTransport implements XapiTransport {
 
   close(): void {
     this.agent.destroy();
+    this.longPollAgent.destroy();
   }
 
   call(method: string, params: readonly XapiValue[], options: XapiCallOptions = {}): Promise<XapiValue> {
@@ -167,7 +181,7 @@ class HttpTransport implements XapiTransport {
       method: 'POST',
       path: codec.path,
       headers,
-      agent: this.agent,
+      agent: method === LONG_POLL_METHOD ? this.longPollAgent : this.agent,
     };
     if (endpoint.kind === 'unix') {
       requestOptions.socketPath = endpoint.socketPath;

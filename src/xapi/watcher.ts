@@ -68,7 +68,8 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   private interestVms = new Set<string>();
   private queuedVifs = new Set<string>();
   private queuedVms = new Set<string>();
-  private lookupTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** Cancels the scheduled lookup batch, if one is scheduled. */
+  private cancelLookup: (() => void) | undefined;
   private resubscribeTimer: NodeJS.Timeout | undefined;
   /** Set by `rewindTo`: the token the next poll must start from. */
   private rewoundToken: string | undefined;
@@ -95,6 +96,15 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     return this.currentPhase;
   }
 
+  /**
+   * Lookups are queued, scheduled or in flight. Each ends in a `change` for every uuid it asked about
+   * (known, absent, or unknown when XAPI fails), so a consumer that waits for this to clear is
+   * told when the answers are in.
+   */
+  get lookupsOutstanding(): boolean {
+    return this.queuedVifs.size > 0 || this.queuedVms.size > 0 || this.cancelLookup !== undefined || this.lookupRunning !== undefined;
+  }
+
   start(signal?: AbortSignal): void {
     if (this.loop !== undefined) return;
     const controller = new AbortController();
@@ -110,8 +120,8 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const controller = this.stopController;
     if (controller === undefined) return;
     controller.abort(new AbortedError('XAPI watcher stopped'));
-    if (this.lookupTimer !== undefined) cancelScheduled(this.lookupTimer);
-    this.lookupTimer = undefined;
+    this.cancelLookup?.();
+    this.cancelLookup = undefined;
     clearTimeout(this.resubscribeTimer);
     this.resubscribeTimer = undefined;
     await this.loop;
@@ -214,19 +224,33 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   }
 
   private scheduleLookup(): void {
-    if (this.lookupTimer !== undefined || this.stopController === undefined) return;
+    if (this.cancelLookup !== undefined || this.stopController === undefined) return;
+    let cancelled = false;
     const run = (): void => {
-      this.lookupTimer = undefined;
+      if (cancelled) return;
+      this.cancelLookup = undefined;
       if (this.currentPhase !== 'live' || this.lookupRunning !== undefined) return;
       this.lookupRunning = this.runLookups().finally(() => {
         this.lookupRunning = undefined;
         if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
       });
     };
-    // Interest changes of one OVSDB update arrive in the same turn, so the next turn already batches
-    // them; a positive coalesceMs waits longer to batch across updates.
+    // Interest changes of one OVSDB update arrive in one synchronous turn, so a microtask already
+    // batches them, and the lookups are on the wire before the reconcile pass of that update runs (the
+    // pass, which can only mark the rows pending, would otherwise delay each new port by its length).
+    // A positive coalesceMs waits longer to batch across updates.
     const coalesceMs = this.o.coalesceMs ?? 0;
-    this.lookupTimer = coalesceMs > 0 ? setTimeout(run, coalesceMs) : setImmediate(run);
+    if (coalesceMs > 0) {
+      const timer = setTimeout(run, coalesceMs);
+      this.cancelLookup = () => {
+        clearTimeout(timer);
+      };
+    } else {
+      queueMicrotask(run);
+      this.cancelLookup = () => {
+        cancelled = true;
+      };
+    }
   }
 
   private async runLookups(): Promise<void> {
@@ -540,10 +564,4 @@ function parseEvent(raw: XapiValue): EventRecord | undefined {
   const ref = s.ref;
   if (typeof cls !== 'string' || typeof operation !== 'string' || typeof ref !== 'string') return undefined;
   return { cls: cls.toLowerCase(), operation, ref, snapshot: Object.hasOwn(s, 'snapshot') ? s.snapshot : undefined };
-}
-
-function cancelScheduled(handle: NodeJS.Timeout | NodeJS.Immediate): void {
-  // Only a Timeout can be refreshed; clearTimeout does not cancel an Immediate.
-  if ('refresh' in handle) clearTimeout(handle);
-  else clearImmediate(handle);
 }

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startSimulator, type Simulator } from '../../../src/sim/index.js';
 import { createXapiClient, type XapiClient } from '../../../src/xapi/client.js';
 
@@ -52,6 +52,22 @@ describe('XapiWatcher.changeInterest', () => {
     expect(client.watcher.cache.vif(a!.vifUuid).state).toBe('known');
     await new Promise((r) => setTimeout(r, 20));
     expect(sim.counters.calls['VIF.get_all_records_where']).toBe(1);
+  });
+
+  it('puts the lookup on the wire before work already queued for the next turn (a reconcile pass) runs', async () => {
+    const fresh = sim.localVifs()[3]!;
+    const call = vi.spyOn(client.session, 'call');
+    try {
+      let lookupsAtNextTurn = -1;
+      setImmediate(() => {
+        lookupsAtNextTurn = call.mock.calls.filter(([method]) => method === 'VIF.get_all_records_where').length;
+      });
+      client.watcher.changeInterest({ addVifs: [fresh.vifUuid], removeVifs: [], addVms: [], removeVms: [] });
+      await until(() => client.watcher.cache.vif(fresh.vifUuid).state === 'known');
+      expect(lookupsAtNextTurn).toBe(1);
+    } finally {
+      call.mockRestore();
+    }
   });
 
   it('does not lose a change made to a newly followed object before the long-poll subscribes to it', async () => {

@@ -175,6 +175,33 @@ describe.each(['tcp', 'unix'])('HTTP transport over %s', (kind) => {
     await expect(p).rejects.toMatchObject({ code: 'ABORTED' });
     t.close();
   });
+
+  it('keeps event.from off the connections other calls reuse: cancelling it leaves them warm', async () => {
+    const connectionOf = new WeakMap<object, number>();
+    let connections = 0;
+    const served: { method: string; connection: number }[] = [];
+    behaviour = (req, body, res) => {
+      if (!connectionOf.has(req.socket)) connectionOf.set(req.socket, ++connections);
+      const method = /<methodName>([^<]*)</.exec(body)?.[1] ?? '';
+      served.push({ method, connection: connectionOf.get(req.socket) ?? 0 });
+      if (method === 'event.from') return; // a long-poll with nothing to report
+      res.writeHead(200, { 'content-type': 'text/xml' });
+      res.end(xmlOk('ok'));
+    };
+    const t = transport({ timeoutMs: 10_000 });
+    await t.call('VIF.get_all_records_where', []);
+    const controller = new AbortController();
+    const poll = t.call('event.from', [], { signal: controller.signal });
+    await new Promise((r) => setTimeout(r, 20));
+    controller.abort();
+    await expect(poll).rejects.toMatchObject({ code: 'ABORTED' });
+    await t.call('VM.get_all_records_where', []);
+    t.close();
+    const [first, longPoll, next] = served.slice(-3);
+    expect(longPoll?.method).toBe('event.from');
+    expect(longPoll?.connection).not.toBe(first?.connection);
+    expect(next?.connection).toBe(first?.connection);
+  });
 });
 
 describe('connection errors', () => {
