@@ -77,7 +77,8 @@ const COMMENT = 'ovs-xapi-sync: Updating records from XAPI';
  * in ONE transaction (nothing when it is empty). A failed pass gives its dirty rows back and is requeued
  * with backoff.
  *
- * Converged means: the last pass found nothing to write, nothing pending, and nothing is dirty since.
+ * Converged means: the last pass found nothing to write, nothing pending, no XAPI lookup outstanding,
+ * and nothing is dirty since.
  */
 export class SyncEngine {
   private readonly o: SyncEngineOptions;
@@ -294,7 +295,8 @@ export class SyncEngine {
     this.reportWarnings(result.warnings);
     result = holdPendingRows(result);
     if (result.changes.length === 0) {
-      this.converged = result.pending.length === 0 && this.tracker.isClean;
+      // Rows a previous pass left pending are not in this pass's result; their lookups still are.
+      this.converged = result.pending.length === 0 && this.tracker.isClean && !this.o.watcher.lookupsOutstanding;
       return this.finish(started, 'converged', result);
     }
     if (this.o.dryRun()) {
