@@ -47,6 +47,13 @@ export const CLI = join(REPO_ROOT, 'dist', 'cli.js');
  */
 export const DAEMON_NODE_ARGS: readonly string[] = (process.env.OXS_DAEMON_NODE_ARGS ?? '--max-semi-space-size=2').split(' ').filter((a) => a !== '');
 
+/**
+ * The environment the unit sets for the daemon, likewise checked against it. glibc gives each thread
+ * that allocates an arena of its own (up to 8 per core); node's libuv and V8 worker threads then keep
+ * several partly used arenas resident. Two are enough for one JavaScript thread.
+ */
+export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+
 export const INSTALLATION_UUID = '0b1e7a55-1a57-4a11-9a11-000000000001';
 
 export type LocalVif = ReturnType<Simulator['localVifs']>[number];
@@ -306,7 +313,7 @@ export async function startHostEnv(options: HostEnvOptions = {}): Promise<HostEn
         ...(daemonOptions.args ?? []),
       ];
       const child = spawn(process.execPath, args, {
-        env: { ...process.env, OVS_RUNDIR: rundir, ...daemonOptions.env },
+        env: { ...process.env, ...DAEMON_ENV, OVS_RUNDIR: rundir, ...daemonOptions.env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const daemon = wrapDaemon(child, rundir, daemonOptions);

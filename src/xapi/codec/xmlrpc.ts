@@ -1,4 +1,5 @@
-import xml2js from 'xml2js';
+import { createRequire } from 'node:module';
+import type xml2js from 'xml2js';
 import { XapiError, XapiTransportError } from '../errors.js';
 import { assertRequestSize } from './limits.js';
 import { defineMember } from './safe-object.js';
@@ -119,6 +120,17 @@ interface XmlNode {
   readonly $$?: readonly XmlNode[];
 }
 
+/**
+ * xml2js is loaded on first use: the daemon decodes what XAPI emits with the single-pass scanner, so
+ * the reference parser (with sax and xmlbuilder: 1.3 MB of the daemon's heap once loaded) is only
+ * needed for an unusual or malformed reply. xml2js is CommonJS, hence `require`.
+ */
+let xml2jsModule: typeof xml2js | undefined;
+function loadXml2js(): typeof xml2js {
+  xml2jsModule ??= createRequire(import.meta.url)('xml2js') as typeof xml2js;
+  return xml2jsModule;
+}
+
 const PARSER_OPTIONS: xml2js.ParserOptions = {
   explicitChildren: true,
   preserveChildrenOrder: true,
@@ -141,7 +153,7 @@ const protocolError = xmlRpcProtocolError;
  */
 function parseXml(body: string, method?: string): XmlNode {
   const outcome: { settled: boolean; failure?: unknown; root?: unknown } = { settled: false };
-  const parser = new xml2js.Parser(PARSER_OPTIONS);
+  const parser = new (loadXml2js().Parser)(PARSER_OPTIONS);
   try {
     parser.parseString(body, (err: Error | null, result: unknown) => {
       if (outcome.settled) return;

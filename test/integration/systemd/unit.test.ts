@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAEMON_NODE_ARGS } from '../../../src/sandbox/host.js';
+import { DAEMON_ENV, DAEMON_NODE_ARGS } from '../../../src/sandbox/host.js';
 
 /**
  * The shipped unit must (1) pass `systemd-analyze verify` of the local systemd with no warning, base
@@ -223,6 +223,8 @@ describe('base unit vocabulary (systemd 219)', () => {
     // The daemon runs in production with the same V8 options as in the tests and the benchmark.
     const nodeArgs = (exec[0] ?? '').split(/\s+/).slice(1, (exec[0] ?? '').split(/\s+/).findIndex((w) => w.endsWith('/dist/cli.js')));
     expect(nodeArgs).toEqual([...DAEMON_NODE_ARGS]);
+    const environment = valueOf(directives, 'Environment');
+    for (const [name, value] of Object.entries(DAEMON_ENV)) expect(environment).toContain(`${name}=${value}`);
     for (const key of ['Wants', 'After']) {
       const units = valueOf(directives, key, 'Unit').join(' ').split(/\s+/);
       expect(units, key).toContain('openvswitch.service');
