@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INSTALLATION_UUID, startHostEnv, waitFor, type Daemon, type HostEnv } from '../../helpers/host-env.js';
+import { metricValue } from '../operations/helpers.js';
 
 describe('the life of a host', () => {
   let env: HostEnv;
@@ -106,11 +107,7 @@ describe('the life of a host', () => {
 
   it('sends no transaction on a pass after convergence', async () => {
     const url = await daemon.healthUrl();
-    const txns = async (): Promise<number> => {
-      const text = await (await fetch(`${url}/metrics`)).text();
-      const m = /^ovs_xapi_sync_ovsdb_transactions_total\{result="committed"\} (\d+)/m.exec(text);
-      return Number(m?.[1] ?? 0);
-    };
+    const txns = (): Promise<number> => metricValue(url, 'ovs_xapi_sync_ovsdb_transactions_total', { result: 'committed' });
     await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 10_000, 'ready');
     const before = await txns();
     const passesBefore = daemon.logs.length;
@@ -122,10 +119,9 @@ describe('the life of a host', () => {
   });
 
   it('measures how far the database lags behind OVSDB and XAPI changes', async () => {
-    const text = await (await fetch(`${await daemon.healthUrl()}/metrics`)).text();
+    const url = await daemon.healthUrl();
     for (const source of ['ovsdb', 'xapi']) {
-      const count = new RegExp(`^ovs_xapi_sync_event_lag_seconds_count\\{source="${source}"\\} (\\d+)`, 'm').exec(text);
-      expect(Number(count?.[1] ?? 0), source).toBeGreaterThan(0);
+      expect(await metricValue(url, 'ovs_xapi_sync_event_lag_seconds_count', { source }), source).toBeGreaterThan(0);
     }
   });
 

@@ -5,10 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostEnv, waitFor, type Daemon, type HostEnv } from '../../helpers/host-env.js';
+import { metricValue, probe, type CheckBody } from '../operations/helpers.js';
 
 interface Readyz {
   readonly status: number;
-  readonly reconcile: { ok: boolean; detail: string } | undefined;
+  readonly reconcile: CheckBody | undefined;
 }
 
 describe('readiness while a lookup is in flight', () => {
@@ -16,10 +17,12 @@ describe('readiness while a lookup is in flight', () => {
   let daemon: Daemon;
 
   const readyz = async (): Promise<Readyz> => {
-    const res = await fetch(`${await daemon.healthUrl()}/readyz`);
-    const body = (await res.json()) as { checks?: Record<string, { ok: boolean; detail: string }> };
-    return { status: res.status, reconcile: body.checks?.reconcile };
+    const { status, body } = await probe(await daemon.healthUrl(), '/readyz');
+    return { status, reconcile: body.checks?.reconcile };
   };
+  /** Passes that found nothing to write. */
+  const convergedPasses = async (): Promise<number> =>
+    metricValue(await daemon.healthUrl(), 'ovs_xapi_sync_reconcile_passes_total', { result: 'converged' });
 
   beforeAll(async () => {
     env = await startHostEnv({ vms: 2, vifsPerVm: 1 });
@@ -39,7 +42,7 @@ describe('readiness while a lookup is in flight', () => {
       const name = await env.plugVif(vif);
       await waitFor(async () => ((await readyz()).reconcile?.ok === false ? true : undefined), 5000, 'not converged after the plug');
       // A foreign key on the bridge: a change the daemon reconciles at once, with nothing pending in it.
-      const passesBefore = await convergedPasses(daemon);
+      const passesBefore = await convergedPasses();
       await env.db.vsctl('br-set-external-id', vif.bridge, 'probe', 'readiness');
       const seen: Readyz[] = [];
       const written = await waitFor(async () => {
@@ -49,7 +52,7 @@ describe('readiness while a lookup is in flight', () => {
       }, 10_000, 'iface-id written after the slow lookup');
       expect(written).toBe(true);
       // The bridge's pass ran while the lookup was in flight, and found nothing to write.
-      expect(await convergedPasses(daemon)).toBeGreaterThan(passesBefore);
+      expect(await convergedPasses()).toBeGreaterThan(passesBefore);
       const readyBeforeWrite = seen.slice(0, -1).filter((s) => s.status === 200 || s.reconcile?.ok === true);
       expect(readyBeforeWrite).toEqual([]);
       await waitFor(async () => ((await readyz()).status === 200 ? true : undefined), 10_000, 'ready once written');
@@ -58,9 +61,3 @@ describe('readiness while a lookup is in flight', () => {
     }
   });
 });
-
-/** Passes that found nothing to write, from /metrics. */
-async function convergedPasses(daemon: Daemon): Promise<number> {
-  const metrics = await (await fetch(`${await daemon.healthUrl()}/metrics`)).text();
-  return Number(/^ovs_xapi_sync_reconcile_passes_total\{result="converged"\} (\d+)/m.exec(metrics)?.[1] ?? Number.NaN);
-}

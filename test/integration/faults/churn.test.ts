@@ -7,8 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostEnv, type Daemon, type HostEnv } from '../../helpers/host-env.js';
-import { churn, churnWithKills, expectForeignKeys, ovsdbReconnects, waitOvsdbReconnects, expectRootAndBridgeKeys, plantRootAndBridgeKeys, rssBytes, waitConverged, waitReady } from './support.js';
+import { churn, churnWithKills, expectForeignKeys, waitOvsdbReconnects, expectRootAndBridgeKeys, plantRootAndBridgeKeys, rssBytes, waitConverged, waitReady } from './support.js';
+import { metricValue } from '../operations/helpers.js';
 
+const RECONNECTS = 'ovs_xapi_sync_ovsdb_reconnects_total';
 const FAST = { OVS_XAPI_SYNC_RETRY_MAX_DELAY_MS: '500', OVS_XAPI_SYNC_OVSDB_PROBE_INTERVAL_MS: '1000' };
 
 describe('churn', () => {
@@ -42,7 +44,7 @@ describe('churn', () => {
   }, 120_000);
 
   it('converges after ovsdb-server is SIGKILLed 5 times at random moments of the churn, losing no foreign key', async () => {
-    const before = await ovsdbReconnects(await daemon.healthUrl());
+    const before = await metricValue(await daemon.healthUrl(), RECONNECTS);
     const afterKill = async (kills: number): Promise<void> => {
       await waitOvsdbReconnects(daemon, before + kills, 15_000);
     };
@@ -54,6 +56,6 @@ describe('churn', () => {
     await expectRootAndBridgeKeys(env, 'kept');
     const body = await waitReady(daemon, 20_000);
     expect(body.checks.ovsdb?.ok).toBe(true);
-    expect(await ovsdbReconnects(await daemon.healthUrl())).toBeGreaterThanOrEqual(before + 5);
+    expect(await metricValue(await daemon.healthUrl(), RECONNECTS)).toBeGreaterThanOrEqual(before + 5);
   }, 180_000);
 });

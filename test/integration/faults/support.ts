@@ -14,6 +14,7 @@ import type { SimClass } from '../../../src/sim/state.js';
 import { readInventory } from '../../../src/sync/inventory.js';
 import { waitFor, type Daemon, type HostEnv, type LocalVif } from '../../helpers/host-env.js';
 import { mulberry32 } from '../../../src/sim/ids.js';
+import { metricValue } from '../operations/helpers.js';
 
 type Atom = string | number | boolean | ['uuid', string];
 type Datum = Atom | ['map', [Atom, Atom][]] | ['set', Atom[]];
@@ -244,14 +245,9 @@ export interface KillOptions {
 export async function waitOvsdbReconnects(daemon: Daemon, count: number, timeoutMs: number): Promise<number> {
   const url = await daemon.healthUrl();
   return waitFor(async () => {
-    const n = await ovsdbReconnects(url);
+    const n = await metricValue(url, 'ovs_xapi_sync_ovsdb_reconnects_total');
     return n >= count ? n : undefined;
   }, timeoutMs, `${count} OVSDB reconnects`);
-}
-
-export async function ovsdbReconnects(baseUrl: string): Promise<number> {
-  const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
-  return Number(/^ovs_xapi_sync_ovsdb_reconnects_total (\d+)/m.exec(metrics)?.[1] ?? 0);
 }
 
 export async function churnWithKills(env: HostEnv, options: ChurnOptions & KillOptions): Promise<ChurnState & { readonly kills: number }> {

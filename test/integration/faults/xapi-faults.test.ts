@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimFaultSettings } from '../../../src/sim/simulator.js';
 import { startHostEnv, waitFor, type Daemon, type HostEnv, type LocalVif } from '../../helpers/host-env.js';
 import { expectForeignKeys, plugVif, readyz, setOverride, unplug, vifName, waitConverged, waitReady, type ReadyBody } from './support.js';
+import { metricValue } from '../operations/helpers.js';
 
 export const XAPI_FAST = {
   OVS_XAPI_SYNC_RETRY_MAX_DELAY_MS: '500',
@@ -117,10 +118,7 @@ describe('XAPI faults', () => {
   }, 60_000);
 
   it('sessions invalidated: logs in again and follows the next change', async () => {
-    const metric = async (): Promise<number> => {
-      const text = await (await fetch(`${url}/metrics`)).text();
-      return Number(/^ovs_xapi_sync_xapi_relogins_total (\d+)/m.exec(text)?.[1] ?? 0);
-    };
+    const metric = (): Promise<number> => metricValue(url, 'ovs_xapi_sync_xapi_relogins_total');
     const before = await metric();
     env.sim.faults.invalidateSessions();
     const first = env.vifs[0]!;

@@ -60,6 +60,11 @@ export function value(exposition: Exposition, name: string, labels: Readonly<Rec
   return sampleValue(exposition, name, labels) ?? 0;
 }
 
+/** One sample of the daemon's /metrics, 0 when absent. */
+export async function metricValue(base: string, name: string, labels: Readonly<Record<string, string>> = {}): Promise<number> {
+  return value((await scrape(base)).exposition, name, labels);
+}
+
 export interface CliResult {
   readonly code: number;
   readonly stdout: string;
