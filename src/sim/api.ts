@@ -307,7 +307,7 @@ export class SimApi {
           }
           const uuids = uuidDisjunction(expr);
           if (uuids !== undefined) return this.records([...uuids].map((u) => state.findByUuid(cls, u)).filter((r) => r !== undefined));
-          return this.records(state.all(cls).filter((r) => evalWhere(expr, state.record(r))));
+          return this.records(state.all(cls).filter((r) => evalWhere(expr, state.dbRow(r))));
         }
         case 'get_by_uuid': {
           const row = state.findByUuid(cls, str(params[1]));

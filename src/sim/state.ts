@@ -24,7 +24,10 @@ export interface SimRow {
   readonly cls: SimClass;
   readonly ref: string;
   readonly uuid: string;
-  /** Stored fields; computed ones (VIFs, resident_VMs) are added by `record()`. */
+  /**
+   * Stored fields, internal-only ones included (`INTERNAL_FIELDS`); computed ones (VIFs,
+   * resident_VMs) are added by `record()`.
+   */
   readonly fields: Record<string, XapiValue>;
   created: number;
   modified: number;
@@ -38,6 +41,14 @@ export interface Tombstone {
 }
 
 export type StringMap = Readonly<Record<string, string>>;
+
+/**
+ * DB columns the API does not expose (`~internal_only:true` in the datamodel): absent from records
+ * and event snapshots, yet a `get_all_records_where` filter evaluates DB rows and can test them
+ * (reference §6). `VM.scheduled_to_be_resident_on` is the memory reservation XAPI makes on the
+ * target host before a VM is started, resumed or migrated there (`datamodel_vm.ml`).
+ */
+const INTERNAL_FIELDS: Readonly<Partial<Record<SimClass, readonly string[]>>> = { VM: ['scheduled_to_be_resident_on'] };
 
 /**
  * Map keys the simulator accepts. rpclib writes struct member names unescaped (reference §2
@@ -203,12 +214,20 @@ export class SimState {
     return row;
   }
 
-  /** The full record as `get_record` returns it (stored fields plus derived ref sets). */
+  /** The full record as `get_record` returns it (public stored fields plus derived ref sets). */
   record(row: SimRow): XapiStruct {
     const out: Record<string, XapiValue> = { ...row.fields };
+    for (const f of INTERNAL_FIELDS[row.cls] ?? []) Reflect.deleteProperty(out, f);
     if (row.cls === 'VM') out.VIFs = this.all('VIF').filter((v) => v.fields.VM === row.ref).map((v) => v.ref);
     if (row.cls === 'network') out.VIFs = this.all('VIF').filter((v) => v.fields.network === row.ref).map((v) => v.ref);
     if (row.cls === 'host') out.resident_VMs = this.all('VM').filter((v) => v.fields.resident_on === row.ref).map((v) => v.ref);
+    return out;
+  }
+
+  /** The row as a `get_all_records_where` filter sees it: the record plus internal-only columns. */
+  dbRow(row: SimRow): XapiStruct {
+    const out: Record<string, XapiValue> = this.record(row);
+    for (const f of INTERNAL_FIELDS[row.cls] ?? []) if (Object.hasOwn(row.fields, f)) out[f] = row.fields[f] ?? '';
     return out;
   }
 
@@ -239,6 +258,7 @@ export class SimState {
       software_version: toStruct(software),
       other_config: {},
       enabled: true,
+      current_operations: {},
       API_version_major: 2,
       API_version_minor: 21,
       PIFs: [],
@@ -270,6 +290,7 @@ export class SimState {
       name_description: '',
       power_state: options.power_state ?? (running ? 'Running' : 'Halted'),
       resident_on: host?.ref ?? NULL_REF,
+      scheduled_to_be_resident_on: NULL_REF,
       affinity: host?.ref ?? NULL_REF,
       domid: options.domid ?? (running ? 1 : -1),
       is_control_domain: options.is_control_domain ?? false,
@@ -301,6 +322,65 @@ export class SimState {
     if (patch.name_label !== undefined) row.fields.name_label = patch.name_label;
     this.touchRow(row, g);
     this.notify();
+  }
+
+  /**
+   * The first half of `VM.start` (or of a migration to the host) as XAPI does it: it reserves memory
+   * on the target (`VM.scheduled_to_be_resident_on`) and adds the operation to the host's
+   * `current_operations` (`allocate_vm_to_host`, message_forwarding.ml). XAPI then has xenopsd build the
+   * domain and plug its VIFs (the vif hotplug script adds the OVS ports), and only afterwards sets
+   * `resident_on` (`Xapi_xenops.set_resident_on`): see `completeVmPlacement`. Returns the task ref
+   * keying the host operation.
+   */
+  beginVmPlacement(vmId: string, hostId: string, operation: 'vm_start' | 'vm_resume' | 'vm_migrate' = 'vm_start'): string {
+    const vm = this.resolve('VM', vmId);
+    const host = this.resolve('host', hostId);
+    const task = this.ids.ref();
+    const g = this.bump();
+    vm.fields.scheduled_to_be_resident_on = host.ref;
+    defineMember(this.operations(host), task, operation);
+    this.touchRow(vm, g);
+    this.touchRow(host, g);
+    this.notify();
+    return task;
+  }
+
+  /**
+   * The second half: `atomic_set_resident_on` (resident_on set, the reservation cleared, the VM
+   * running with `domid`), then the host operation removed in its `finally`.
+   */
+  completeVmPlacement(vmId: string, task: string, domid: number): void {
+    const vm = this.resolve('VM', vmId);
+    const scheduled = vm.fields.scheduled_to_be_resident_on;
+    const host = typeof scheduled === 'string' ? this.byRef('host', scheduled) : undefined;
+    if (host === undefined) throw new SimStateError(`VM ${vm.uuid} is not being placed on a host`);
+    this.updateVm(vm.ref, { resident_on: host.ref, power_state: 'Running', domid });
+    vm.fields.scheduled_to_be_resident_on = NULL_REF;
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
+    delete this.operations(host)[task];
+    this.touchRow(host);
+    this.notify();
+  }
+
+  /** A placement that failed (the VM never became resident): the reservation and the operation go. */
+  abortVmPlacement(vmId: string, task: string): void {
+    const vm = this.resolve('VM', vmId);
+    const scheduled = vm.fields.scheduled_to_be_resident_on;
+    const host = typeof scheduled === 'string' ? this.byRef('host', scheduled) : undefined;
+    if (host === undefined) throw new SimStateError(`VM ${vm.uuid} is not being placed on a host`);
+    const g = this.bump();
+    vm.fields.scheduled_to_be_resident_on = NULL_REF;
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
+    delete this.operations(host)[task];
+    this.touchRow(vm, g);
+    this.touchRow(host, g);
+    this.notify();
+  }
+
+  private operations(host: SimRow): Record<string, XapiValue> {
+    const ops = host.fields.current_operations;
+    if (typeof ops !== 'object' || ops === null || Array.isArray(ops)) throw new SimStateError(`host ${host.uuid} has no current_operations`);
+    return ops as Record<string, XapiValue>;
   }
 
   /** Destroys a VM and its VIFs (XAPI destroys a VM's VIFs with it). */

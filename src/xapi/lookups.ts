@@ -1,13 +1,15 @@
 import type { XapiValue } from './codec/types.js';
-import { XapiTransportError } from './errors.js';
+import { XapiError, XapiTransportError } from './errors.js';
 import {
   expectString,
   parseHost,
+  parseHostPlacement,
   parseNetwork,
   parsePool,
   parseRecordMap,
   parseVif,
   parseVm,
+  type HostPlacement,
   type HostRecord,
   type NetworkRecord,
   type PoolRecord,
@@ -22,6 +24,9 @@ const LOOKUP_CONCURRENCY = 4;
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
+/** `Ref.string_of` writes `OpaqueRef:<uuid>` (reference §2.1). */
+const REF_RE = /^OpaqueRef:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
 /**
  * The filter language of `get_all_records_where` has no escapes (reference/xapi.md §6), so only
  * strings of UUID syntax are ever put into a literal.
@@ -30,23 +35,70 @@ export function isUuid(s: string): boolean {
   return UUID_RE.test(s);
 }
 
+/** Whether `s` is a (non-null) object reference, safe inside a filter literal. */
+export function isRef(s: string): boolean {
+  return REF_RE.test(s);
+}
+
 /**
  * `field "uuid"="a" or field "uuid"="b" …`, one expression per chunk of at most `chunkSize`
  * distinct valid UUIDs. Invalid strings are dropped: XAPI could only answer them `UUID_INVALID`.
  */
 export function buildUuidFilters(uuids: Iterable<string>, chunkSize = DEFAULT_LOOKUP_BATCH_SIZE): string[] {
+  return buildFieldFilters('uuid', [...uuids].filter(isUuid), chunkSize);
+}
+
+/** `field "<column>"="a" or …` per chunk of distinct values; the caller guarantees literal-safe values. */
+function buildFieldFilters(column: string, values: Iterable<string>, chunkSize: number): string[] {
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`lookup batch size must be a positive integer, got ${chunkSize}`);
-  const valid = [...new Set([...uuids].filter(isUuid))];
+  const distinct = [...new Set(values)];
   const filters: string[] = [];
-  for (let i = 0; i < valid.length; i += chunkSize) {
+  for (let i = 0; i < distinct.length; i += chunkSize) {
     filters.push(
-      valid
+      distinct
         .slice(i, i + chunkSize)
-        .map((u) => `field "uuid"="${u}"`)
+        .map((v) => `field "${column}"="${v}"`)
         .join(' or '),
     );
   }
   return filters;
+}
+
+/**
+ * Runs `task` over `items`, at most `LOOKUP_CONCURRENCY` at once: at thousands of objects the
+ * per-call round trip, not XAPI's work, would otherwise dominate. The first failure stops further
+ * calls and is thrown.
+ */
+async function boundedEach<T>(items: readonly T[], task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await task(item);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(LOOKUP_CONCURRENCY, items.length) }, worker));
+}
+
+/** Records matching each filter, merged and keyed by ref. */
+async function recordsWhere<R>(
+  caller: XapiCaller,
+  cls: 'VIF' | 'VM',
+  parse: (ref: string, v: XapiValue) => R,
+  filters: readonly string[],
+  options: SessionCallOptions,
+): Promise<R[]> {
+  const out: R[] = [];
+  await boundedEach(filters, async (filter) => {
+    out.push(...parseRecordMap(cls, await caller.call(`${cls}.get_all_records_where`, [filter], options), parse));
+  });
+  return out;
 }
 
 export interface LookupOptions extends SessionCallOptions {
@@ -66,24 +118,7 @@ async function byUuid<R extends { uuid: string }>(
   options: LookupOptions,
 ): Promise<Map<string, R>> {
   const out = new Map<string, R>();
-  const filters = buildUuidFilters(uuids, options.batchSize);
-  // A few batches in flight at once: at thousands of UUIDs the per-call round trip, not XAPI's work,
-  // would otherwise dominate a cold start. The first failure stops further calls and is thrown.
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < filters.length) {
-      const filter = filters[next++] ?? '';
-      try {
-        const answer = await caller.call(`${cls}.get_all_records_where`, [filter], options);
-        for (const record of parseRecordMap(cls, answer, parse)) out.set(record.uuid, record);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(LOOKUP_CONCURRENCY, filters.length) }, worker));
+  for (const record of await recordsWhere(caller, cls, parse, buildUuidFilters(uuids, options.batchSize), options)) out.set(record.uuid, record);
   return out;
 }
 
@@ -97,8 +132,55 @@ export function lookupVmsByUuid(caller: XapiCaller, uuids: Iterable<string>, opt
 
 /** This host: `session.get_this_host(session, session)` then `host.get_record` (reference §6). */
 export async function getThisHost(caller: XapiCaller, options: SessionCallOptions = {}): Promise<HostRecord> {
+  return (await fetchThisHost(caller, options)).host;
+}
+
+/** This host's record and what it says about the VMs placed on it. */
+export async function fetchThisHost(caller: XapiCaller, options: SessionCallOptions = {}): Promise<{ host: HostRecord; placement: HostPlacement }> {
   const ref = expectString(await caller.callOnSelf('session.get_this_host', [], options), 'session.get_this_host answer');
-  return parseHost(ref, await caller.call('host.get_record', [ref], options));
+  const record = await caller.call('host.get_record', [ref], options);
+  return { host: parseHost(ref, record), placement: parseHostPlacement(ref, record) };
+}
+
+/**
+ * Records by ref, `get_record` each (a few at once). A ref XAPI answers `HANDLE_INVALID` for is an
+ * object deleted since it was named: left out of the answer, not a failure.
+ */
+async function byRef<R>(caller: XapiCaller, cls: 'VIF' | 'VM', parse: (ref: string, v: XapiValue) => R, refs: Iterable<string>, options: SessionCallOptions): Promise<R[]> {
+  const out: R[] = [];
+  await boundedEach([...new Set(refs)].filter(isRef), async (ref) => {
+    try {
+      out.push(parse(ref, await caller.call(`${cls}.get_record`, [ref], options)));
+    } catch (err) {
+      if (!(err instanceof XapiError && err.code === 'HANDLE_INVALID')) throw err;
+    }
+  });
+  return out;
+}
+
+export function lookupVmsByRef(caller: XapiCaller, refs: Iterable<string>, options: SessionCallOptions = {}): Promise<VmRecord[]> {
+  return byRef(caller, 'VM', parseVm, refs, options);
+}
+
+export function lookupVifsByRef(caller: XapiCaller, refs: Iterable<string>, options: SessionCallOptions = {}): Promise<VifRecord[]> {
+  return byRef(caller, 'VIF', parseVif, refs, options);
+}
+
+/** Every VIF of the given VMs: `field "VM"="<ref>" or …` (refs compare in their DB string form, §6). */
+export function lookupVifsOfVms(caller: XapiCaller, vmRefs: Iterable<string>, options: LookupOptions = {}): Promise<VifRecord[]> {
+  const filters = buildFieldFilters('VM', [...vmRefs].filter(isRef), options.batchSize ?? DEFAULT_LOOKUP_BATCH_SIZE);
+  return recordsWhere(caller, 'VIF', parseVif, filters, options);
+}
+
+/**
+ * The VMs XAPI has reserved `hostRef` for (`VM.scheduled_to_be_resident_on`). The field is internal
+ * to XAPI (absent from records and events), but a filter is evaluated on the DB row, which holds it:
+ * XAPI's own host memory accounting selects these VMs with the same expression
+ * (`Db.VM.get_refs_where (Eq (Field "scheduled_to_be_resident_on", …))`, memory_check.ml).
+ */
+export function lookupVmsScheduledOn(caller: XapiCaller, hostRef: string, options: SessionCallOptions = {}): Promise<VmRecord[]> {
+  if (!isRef(hostRef)) return Promise.resolve([]);
+  return recordsWhere(caller, 'VM', parseVm, buildFieldFilters('scheduled_to_be_resident_on', [hostRef], 1), options);
 }
 
 /** The pool (exactly one per XAPI database); `undefined` if XAPI lists none. */

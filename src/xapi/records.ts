@@ -101,6 +101,22 @@ class FieldReader {
     throw malformed(this.what, `field "${name}" is not a boolean`);
   }
 
+  /** `read(name)`, or `undefined` when the field is missing or malformed. */
+  optional<T>(name: string, read: (name: string) => T): T | undefined {
+    try {
+      return read(name);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A set of refs: an array of strings. */
+  refs(name: string): readonly string[] {
+    const v = this.field(name);
+    if (!Array.isArray(v) || !(v as readonly XapiValue[]).every((e) => typeof e === 'string')) throw malformed(this.what, `field "${name}" is not a set of refs`);
+    return v as readonly string[];
+  }
+
   map(name: string): OtherConfig {
     const v = this.field(name);
     if (!isStruct(v)) throw malformed(this.what, `field "${name}" is not a map`);
@@ -170,6 +186,36 @@ export function parseHost(ref: string, value: XapiValue): HostRecord {
     softwareVersion: r.map('software_version'),
     otherConfig: r.map('other_config'),
   };
+}
+
+/**
+ * What a host record says about the VMs placed on it: `resident_VMs` (the inverse of
+ * `VM.resident_on`, so a VM becoming resident modifies the host: reference §5.1) and the task refs of
+ * `current_operations` entries that place a VM here (`vm_start`, `vm_resume`, `vm_migrate`: XAPI adds
+ * them when it reserves the host for a VM, before the VM's VIFs are plugged).
+ */
+export interface HostPlacement {
+  // Only an optimisation rests on these (anticipating ports): a record lacking them, or holding
+  // them in another shape, reads as "nothing placed" rather than failing the host record.
+  readonly residentVms: readonly string[];
+  readonly placingTasks: readonly string[];
+}
+
+const PLACING_OPERATIONS: ReadonlySet<string> = new Set(['vm_start', 'vm_resume', 'vm_migrate']);
+
+export function parseHostPlacement(ref: string, value: XapiValue): HostPlacement {
+  const r = reader('host', ref, value);
+  const operations = r.optional('current_operations', (name) => r.map(name)) ?? EMPTY_MAP_FIELD;
+  return {
+    residentVms: r.optional('resident_VMs', (name) => r.refs(name)) ?? [],
+    placingTasks: Object.keys(operations).filter((task) => PLACING_OPERATIONS.has(operations[task] ?? '')),
+  };
+}
+
+/** A VM record's `VIFs` (ref set). */
+export function parseVmVifRefs(ref: string, value: XapiValue): readonly string[] {
+  const r = reader('VM', ref, value);
+  return r.optional('VIFs', (name) => r.refs(name)) ?? [];
 }
 
 /** A `get_all_records[_where]` answer (map ref → record) as typed records. */

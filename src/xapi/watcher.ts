@@ -7,8 +7,35 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../retry.js';
 import { emptyChange, isEmptyChange, LOOKUP, XapiCache, type ObjectTable, type XapiChange } from './cache.js';
 import type { XapiStruct, XapiValue } from './codec/types.js';
 import { XapiError } from './errors.js';
-import { DEFAULT_LOOKUP_BATCH_SIZE, getNetworks, getPool, getPoolRef, getThisHost, isUuid, lookupVifsByUuid, lookupVmsByUuid } from './lookups.js';
-import { expectString, parseHost, parseNetwork, parsePool, parseVif, parseVm, type VifRecord, type VmRecord } from './records.js';
+import {
+  DEFAULT_LOOKUP_BATCH_SIZE,
+  fetchThisHost,
+  getNetworks,
+  getPool,
+  getPoolRef,
+  isUuid,
+  lookupVifsByRef,
+  lookupVifsByUuid,
+  lookupVifsOfVms,
+  lookupVmsByRef,
+  lookupVmsByUuid,
+  lookupVmsScheduledOn,
+  type LookupOptions,
+} from './lookups.js';
+import { HostPlacementTracker } from './placement.js';
+import {
+  expectString,
+  parseHost,
+  parseHostPlacement,
+  parseNetwork,
+  parsePool,
+  parseVif,
+  parseVm,
+  parseVmVifRefs,
+  type HostPlacement,
+  type VifRecord,
+  type VmRecord,
+} from './records.js';
 import type { XapiCaller } from './session.js';
 
 /** How long a re-subscription waits (see `resubscribeIfGrown`). */
@@ -46,6 +73,16 @@ export interface XapiWatcherOptions {
   readonly random?: () => number;
 }
 
+/** Records fetched ahead of their ports (see `HostPlacementTracker`). */
+interface Anticipated {
+  readonly vms: readonly VmRecord[];
+  readonly vifs: readonly VifRecord[];
+  /** The refs of the VMs scheduled on this host, when that was asked. */
+  readonly scheduled: readonly string[] | undefined;
+}
+
+const NOTHING_ANTICIPATED: Anticipated = { vms: [], vifs: [], scheduled: undefined };
+
 interface EventRecord {
   readonly cls: string;
   readonly operation: string;
@@ -60,6 +97,10 @@ interface EventRecord {
  * object of interest, so cost follows this host's objects, not the pool's. Exactly one long-poll is
  * in flight when idle. New UUIDs are looked up in coalesced batches; interest growth re-issues
  * the long-poll with the same token.
+ *
+ * The VMs placed on this host (`HostPlacementTracker`) and their VIFs are followed too, whether or
+ * not a row refers to them yet, so the port of a starting, arriving or rebooting VM, or of a VIF
+ * hot-plugged into a running one, finds its records already known: no XAPI round trip on its path.
  */
 export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   readonly cache = new XapiCache();
@@ -68,6 +109,16 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   private interestVms = new Set<string>();
   private queuedVifs = new Set<string>();
   private queuedVms = new Set<string>();
+  /** VMs placed here but not known: fetched with their VIFs. */
+  private queuedVmRefs = new Set<string>();
+  /** VIFs of placed VMs, not known (hot-plugged). */
+  private queuedVifRefs = new Set<string>();
+  /** Placing operations changed: ask which VMs are scheduled here. */
+  private askScheduled = false;
+  /** Cleared when XAPI rejects the question (it reads a field internal to XAPI). */
+  private scheduledQuerySupported = true;
+  private uuidLookupsInFlight = false;
+  private readonly placement = new HostPlacementTracker();
   /** Cancels the scheduled lookup batch, if one is scheduled. */
   private cancelLookup: (() => void) | undefined;
   private resubscribeTimer: NodeJS.Timeout | undefined;
@@ -102,7 +153,11 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
    * told when the answers are in.
    */
   get lookupsOutstanding(): boolean {
-    return this.queuedVifs.size > 0 || this.queuedVms.size > 0 || this.cancelLookup !== undefined || this.lookupRunning !== undefined;
+    return this.queuedVifs.size > 0 || this.queuedVms.size > 0 || this.uuidLookupsInFlight;
+  }
+
+  private get lookupsQueued(): boolean {
+    return this.queuedVifs.size > 0 || this.queuedVms.size > 0 || this.queuedVmRefs.size > 0 || this.queuedVifRefs.size > 0 || this.askScheduled;
   }
 
   start(signal?: AbortSignal): void {
@@ -139,12 +194,12 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const vifs = new Set(interest.vifs);
     const vms = new Set(interest.vms);
     const change = emptyChange();
-    this.updateInterest(this.interestVifs, vifs, this.queuedVifs, this.cache.vifs, change.vifs);
-    this.updateInterest(this.interestVms, vms, this.queuedVms, this.cache.vms, change.vms);
+    this.updateInterest(this.interestVifs, vifs, this.queuedVifs, this.cache.vifs, change.vifs, this.vifHeld);
+    this.updateInterest(this.interestVms, vms, this.queuedVms, this.cache.vms, change.vms, this.vmHeld);
     this.interestVifs = vifs;
     this.interestVms = vms;
     this.emitChange(change);
-    if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+    if (this.lookupsQueued) this.scheduleLookup();
   }
 
   /**
@@ -154,10 +209,10 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
    */
   changeInterest(delta: XapiInterestDelta): void {
     const change = emptyChange();
-    this.applyInterestDelta(this.interestVifs, delta.addVifs, delta.removeVifs, this.queuedVifs, this.cache.vifs, change.vifs);
-    this.applyInterestDelta(this.interestVms, delta.addVms, delta.removeVms, this.queuedVms, this.cache.vms, change.vms);
+    this.applyInterestDelta(this.interestVifs, delta.addVifs, delta.removeVifs, this.queuedVifs, this.cache.vifs, change.vifs, this.vifHeld);
+    this.applyInterestDelta(this.interestVms, delta.addVms, delta.removeVms, this.queuedVms, this.cache.vms, change.vms, this.vmHeld);
     this.emitChange(change);
-    if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+    if (this.lookupsQueued) this.scheduleLookup();
   }
 
   /** Drops every VIF/VM lookup (back to `pending`) and refetches everything (`flush-cache`). */
@@ -181,10 +236,11 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     queue: Set<string>,
     table: ObjectTable<VifRecord> | ObjectTable<VmRecord>,
     changed: Set<string>,
+    held: (uuid: string) => boolean,
   ): void {
     for (const uuid of old) {
       if (next.has(uuid)) continue;
-      table.delete(uuid);
+      if (!held(uuid)) table.delete(uuid);
       queue.delete(uuid);
     }
     for (const uuid of next) {
@@ -199,10 +255,11 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     queue: Set<string>,
     table: ObjectTable<VifRecord> | ObjectTable<VmRecord>,
     changed: Set<string>,
+    held: (uuid: string) => boolean,
   ): void {
     for (const uuid of remove) {
       if (!interest.delete(uuid)) continue;
-      table.delete(uuid);
+      if (!held(uuid)) table.delete(uuid);
       queue.delete(uuid);
     }
     for (const uuid of add) {
@@ -212,8 +269,24 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     }
   }
 
-  /** A newly followed uuid: pending and queued for the next batch (unknown while XAPI is down). */
+  /** A live record kept for a VM placed here: no row needs it now, but its port may come (back). */
+  private readonly vifHeld = (uuid: string): boolean => {
+    const e = this.cache.vifs.get(uuid);
+    return e.state === 'known' && !e.deleted && this.placement.holds(e.record.VM);
+  };
+
+  private readonly vmHeld = (uuid: string): boolean => {
+    const e = this.cache.vms.get(uuid);
+    return e.state === 'known' && !e.deleted && this.placement.holds(e.record.ref);
+  };
+
+  /**
+   * A newly followed uuid: pending and queued for the next batch (unknown while XAPI is down), unless
+   * its record is already known and followed by events (a placed VM's, fetched ahead of its port).
+   */
   private admit(uuid: string, queue: Set<string>, table: ObjectTable<VifRecord> | ObjectTable<VmRecord>, changed: Set<string>): void {
+    const known = table.get(uuid);
+    if (known.state === 'known' && !known.deleted) return;
     if (!isUuid(uuid)) {
       // Not a UUID: XAPI could only answer UUID_INVALID, and the filter language cannot carry it.
       table.set(uuid, LOOKUP.absent, changed);
@@ -232,7 +305,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
       if (this.currentPhase !== 'live' || this.lookupRunning !== undefined) return;
       this.lookupRunning = this.runLookups().finally(() => {
         this.lookupRunning = undefined;
-        if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+        if (this.lookupsQueued) this.scheduleLookup();
       });
     };
     // Interest changes of one OVSDB update arrive in one synchronous turn, so a microtask already
@@ -259,19 +332,29 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const generationBefore = this.syncedGeneration;
     const vifs = this.queuedVifs;
     const vms = this.queuedVms;
+    const vmRefs = this.queuedVmRefs;
+    const vifRefs = this.queuedVifRefs;
+    const askScheduled = this.askScheduled;
     this.queuedVifs = new Set();
     this.queuedVms = new Set();
+    this.queuedVmRefs = new Set();
+    this.queuedVifRefs = new Set();
+    this.askScheduled = false;
+    this.uuidLookupsInFlight = vifs.size > 0 || vms.size > 0;
     const options = { batchSize: this.o.lookupBatchSize ?? DEFAULT_LOOKUP_BATCH_SIZE, signal, retries: 1 };
     try {
-      const [vifRecords, vmRecords] = await Promise.all([
+      const [vifRecords, vmRecords, anticipated] = await Promise.all([
         vifs.size > 0 ? lookupVifsByUuid(this.o.caller, vifs, options) : new Map<string, VifRecord>(),
         vms.size > 0 ? lookupVmsByUuid(this.o.caller, vms, options) : new Map<string, VmRecord>(),
+        this.anticipate(vmRefs, vifRefs, askScheduled, options),
       ]);
       const change = emptyChange();
       this.applyLookups(vifs, vifRecords, this.interestVifs, this.cache.vifs, change.vifs);
       this.applyLookups(vms, vmRecords, this.interestVms, this.cache.vms, change.vms);
+      this.applyAnticipated(anticipated, change);
       this.emitChange(change);
-      if (this.syncedGeneration === generationBefore && (vifRecords.size > 0 || vmRecords.size > 0)) this.rewindTo(tokenBefore);
+      const fetched = vifRecords.size + vmRecords.size + anticipated.vifs.length + anticipated.vms.length;
+      if (this.syncedGeneration === generationBefore && fetched > 0) this.rewindTo(tokenBefore);
       this.resubscribeIfGrown();
     } catch (err) {
       if (signal?.aborted === true) return;
@@ -281,7 +364,99 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
       for (const uuid of vms) if (this.cache.vms.get(uuid).state === 'pending') this.cache.vms.set(uuid, LOOKUP.unknown, change.vms);
       this.emitChange(change);
       this.requestResync();
+    } finally {
+      this.uuidLookupsInFlight = false;
     }
+  }
+
+  /**
+   * Fetches what the placement tracker asked for: placed VMs not known yet with all their VIFs,
+   * hot-plugged VIFs, and the VMs scheduled here. Only ever ahead of need: a failure is logged and the
+   * ports concerned are looked up when they appear.
+   */
+  private async anticipate(vmRefs: ReadonlySet<string>, vifRefs: ReadonlySet<string>, askScheduled: boolean, options: LookupOptions): Promise<Anticipated> {
+    const hostRef = this.hostRef;
+    const ask = askScheduled && this.scheduledQuerySupported && hostRef !== undefined;
+    if (vmRefs.size === 0 && vifRefs.size === 0 && !ask) return NOTHING_ANTICIPATED;
+    const caller = this.o.caller;
+    try {
+      const [placed, scheduled] = await Promise.all([
+        vmRefs.size > 0 ? lookupVmsByRef(caller, vmRefs, options) : [],
+        ask ? this.scheduledVms(hostRef, options) : undefined,
+      ]);
+      const newlyScheduled = (scheduled ?? []).filter((vm) => !this.placement.holds(vm.ref));
+      const vifLists = await Promise.all([
+        lookupVifsOfVms(caller, [...placed, ...newlyScheduled].map((vm) => vm.ref), options),
+        vifRefs.size > 0 ? lookupVifsByRef(caller, vifRefs, options) : [],
+      ]);
+      return { vms: [...placed, ...(scheduled ?? [])], vifs: vifLists.flat(), scheduled: scheduled?.map((vm) => vm.ref) };
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err;
+      this.o.logger.debug({ err: describeError(err) }, 'XAPI prefetch for VMs placed on this host failed; their ports are looked up when they appear');
+      return NOTHING_ANTICIPATED;
+    }
+  }
+
+  private async scheduledVms(hostRef: string, options: LookupOptions): Promise<VmRecord[] | undefined> {
+    try {
+      return await lookupVmsScheduledOn(this.o.caller, hostRef, options);
+    } catch (err) {
+      // A XAPI that refuses the filter on its internal column answers INVALID_VALUE; do not ask again.
+      if (!(err instanceof XapiError && err.code === 'INVALID_VALUE')) throw err;
+      this.scheduledQuerySupported = false;
+      this.o.logger.info({ err: describeError(err) }, 'XAPI cannot tell which VMs are scheduled on this host; ports of starting VMs are looked up when they appear');
+      return undefined;
+    }
+  }
+
+  /** Known records for what is placed here (or asked about meanwhile); the rest is dropped. */
+  private applyAnticipated(anticipated: Anticipated, change: XapiChange): void {
+    if (anticipated.scheduled !== undefined) this.prune(this.placement.setScheduled(anticipated.scheduled));
+    for (const vm of anticipated.vms) {
+      if (!this.placement.holds(vm.ref) && !this.interestVms.has(vm.uuid)) continue;
+      this.cache.vms.set(vm.uuid, { state: 'known', record: vm, deleted: false }, change.vms);
+      this.queuedVms.delete(vm.uuid);
+    }
+    for (const vif of anticipated.vifs) {
+      if (!this.placement.holds(vif.VM) && !this.interestVifs.has(vif.uuid)) continue;
+      this.cache.vifs.set(vif.uuid, { state: 'known', record: vif, deleted: false }, change.vifs);
+      this.queuedVifs.delete(vif.uuid);
+    }
+  }
+
+  /** Takes in this host's record from an event: fetches what arrives, forgets what left. */
+  private observePlacement(placement: HostPlacement): void {
+    const update = this.placement.observe(placement);
+    for (const ref of update.arrived) if (this.cache.vms.uuidOf(ref) === undefined) this.queuedVmRefs.add(ref);
+    if (update.askScheduled) this.askScheduled = true;
+    this.prune(update.departed);
+    if (this.lookupsQueued) this.scheduleLookup();
+  }
+
+  /** A placed VM's VIFs not known yet: hot-plugged, their ports are about to appear. */
+  private observeVmVifs(vifRefs: readonly string[]): void {
+    for (const ref of vifRefs) if (this.cache.vifs.uuidOf(ref) === undefined) this.queuedVifRefs.add(ref);
+    if (this.queuedVifRefs.size > 0) this.scheduleLookup();
+  }
+
+  /** Drops the records of VMs no longer placed here, and of their VIFs, unless a row refers to them. */
+  private prune(vmRefs: readonly string[]): void {
+    const gone = new Set(vmRefs.filter((ref) => !this.placement.holds(ref)));
+    if (gone.size === 0) return;
+    for (const ref of gone) {
+      const uuid = this.cache.vms.uuidOf(ref);
+      if (uuid !== undefined && !this.interestVms.has(uuid)) this.cache.vms.delete(uuid);
+    }
+    for (const uuid of [...this.cache.vifs.uuids()]) {
+      const e = this.cache.vifs.get(uuid);
+      if (e.state === 'known' && gone.has(e.record.VM) && !this.interestVifs.has(uuid)) this.cache.vifs.delete(uuid);
+    }
+  }
+
+  /** After a resync only what rows refer to is known afresh: records kept for placement are dropped. */
+  private dropUnreferenced(): void {
+    for (const uuid of [...this.cache.vifs.uuids()]) if (!this.interestVifs.has(uuid)) this.cache.vifs.delete(uuid);
+    for (const uuid of [...this.cache.vms.uuids()]) if (!this.interestVms.has(uuid)) this.cache.vms.delete(uuid);
   }
 
   /** Found → known; missing → absent, except that a previously known object keeps its record, marked deleted (DESIGN §2). */
@@ -359,7 +534,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
         failures = 0;
         this.setPhase('live');
         this.outage.recovered(OUTAGE_KEY, 'XAPI available again');
-        if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+        if (this.lookupsQueued) this.scheduleLookup();
         while (!isAborted(stop) && !this.resyncRequested) await this.pollOnce(stop);
       } catch (err) {
         if (isAborted(stop)) break;
@@ -400,7 +575,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const poolRef = await getPoolRef(caller, opts);
     this.token = poolRef !== undefined ? expectString(await caller.call('event.inject', ['pool', poolRef], opts), 'event.inject answer') : '';
     const generation = caller.generation;
-    const host = await getThisHost(caller, opts);
+    const { host, placement } = await fetchThisHost(caller, opts);
     const pool = await getPool(caller, opts);
     const networks = await getNetworks(caller, opts);
     const vifUuids = [...this.interestVifs].filter(isUuid);
@@ -412,6 +587,11 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
 
     const change = emptyChange();
     this.hostRef = host.ref;
+    this.placement.reset(placement);
+    this.queuedVmRefs.clear();
+    this.queuedVifRefs.clear();
+    this.askScheduled = false;
+    this.dropUnreferenced();
     this.cache.setHost(host, change);
     this.cache.setPool(pool, change);
     this.cache.replaceNetworks(networks.byRef.values(), change);
@@ -506,6 +686,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
         return;
       case 'vm':
         applyObjectEventTo(this.cache.vms, ev, parseVm, change.vms);
+        if (!del && this.placement.holds(ev.ref)) this.observeVmVifs(parseVmVifRefs(ev.ref, ev.snapshot ?? null));
         return;
       case 'network':
         if (del) this.cache.deleteNetwork(ev.ref, change);
@@ -515,7 +696,9 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
         if (!del) this.cache.setPool(parsePool(ev.ref, ev.snapshot ?? null), change);
         return;
       case 'host':
-        if (!del && ev.ref === this.hostRef) this.cache.setHost(parseHost(ev.ref, ev.snapshot ?? null), change);
+        if (del || ev.ref !== this.hostRef) return;
+        this.cache.setHost(parseHost(ev.ref, ev.snapshot ?? null), change);
+        this.observePlacement(parseHostPlacement(ev.ref, ev.snapshot ?? null));
         return;
       default:
         return;

@@ -95,6 +95,27 @@ describe('the life of a host', () => {
     }, 10_000, 'unknown VIF defaults');
   });
 
+  it('gives a starting VM\'s port its ids without an XAPI lookup on the port\'s path', async () => {
+    // VM.start as XAPI does it: host reserved first, the VIF's port plugged, then resident_on.
+    const net = env.vifs[0]!;
+    const vm = env.sim.state.addVm({ name_label: 'starting' });
+    const mac = '02:00:00:00:77:00';
+    const vif = env.sim.state.addVif({ vm: vm.ref, network: net.bridge, device: '0', MAC: mac });
+    const task = env.sim.state.beginVmPlacement(vm.ref, env.sim.thisHost.ref);
+    const lookups = (): number => (env.sim.counters.calls['VIF.get_all_records_where'] ?? 0) + (env.sim.counters.calls['VM.get_all_records_where'] ?? 0);
+    const before = lookups();
+    await waitFor(() => Promise.resolve(lookups() >= before + 2), 5_000, 'the VM and its VIFs fetched ahead');
+    await new Promise((r) => setTimeout(r, 100));
+    const ahead = lookups();
+    const name = await env.plugVif({ ...net, vifUuid: vif.uuid, vmUuid: vm.uuid, mac, domid: 77, device: '0' });
+    await waitFor(async () => {
+      const m = await env.getMap('Interface', name, 'external_ids');
+      return m['iface-id'] === vif.uuid && m['vm-id'] === vm.uuid;
+    }, 10_000, 'ids of the starting VM\'s port');
+    expect(lookups()).toBe(ahead);
+    env.sim.state.completeVmPlacement(vm.ref, task, 77);
+  });
+
   it('keeps a foreign key written by ovs-vsctl on an owned row through every pass', async () => {
     const vif = env.vifs[0]!;
     const name = `vif${vif.domid}.${vif.device}`;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { XapiValue } from '../../../src/xapi/codec/types.js';
 import { XapiError } from '../../../src/xapi/errors.js';
-import { buildUuidFilters, getNetworks, getThisHost, isUuid, lookupVifsByUuid } from '../../../src/xapi/lookups.js';
+import { buildUuidFilters, getNetworks, getThisHost, isRef, isUuid, lookupVifsByRef, lookupVifsByUuid, lookupVifsOfVms, lookupVmsScheduledOn } from '../../../src/xapi/lookups.js';
 import type { XapiCaller } from '../../../src/xapi/session.js';
 
 const uuid = (i: number): string => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
@@ -93,5 +93,47 @@ describe('lookups', () => {
     expect(nets.byRef.size).toBe(2);
     expect(nets.byBridge.get('xenbr0')?.uuid).toBe('n1');
     expect(nets.byBridge.size).toBe(1);
+  });
+
+  const vifRecord = (u: string, vm: string): XapiValue => ({ uuid: u, device: '0', MAC: 'm', VM: vm, network: 'OpaqueRef:n', other_config: {} });
+
+  it('fetches VIFs by ref; one deleted meanwhile (HANDLE_INVALID) is left out, other failures are thrown', async () => {
+    const gone = `OpaqueRef:${uuid(2)}`;
+    const caller = scripted((method, params) => {
+      expect(method).toBe('VIF.get_record');
+      if (params[0] === gone) throw new XapiError('HANDLE_INVALID', ['VIF', gone], method);
+      return vifRecord(uuid(9), 'OpaqueRef:vm');
+    });
+    const records = await lookupVifsByRef(caller, [`OpaqueRef:${uuid(1)}`, gone, 'not a ref']);
+    expect(records.map((r) => r.ref)).toEqual([`OpaqueRef:${uuid(1)}`]);
+    expect(caller.calls).toHaveLength(2);
+    const failing = scripted(() => {
+      throw new XapiError('SESSION_INVALID', [], 'VIF.get_record');
+    });
+    await expect(lookupVifsByRef(failing, [`OpaqueRef:${uuid(1)}`])).rejects.toMatchObject({ code: 'SESSION_INVALID' });
+  });
+
+  it('fetches the VIFs of VMs by the VM column, only for strings of ref syntax, in batches', async () => {
+    const filters: string[] = [];
+    const caller = scripted((method, params) => {
+      expect(method).toBe('VIF.get_all_records_where');
+      filters.push(params[0] as string);
+      return {};
+    });
+    const vms = [uuid(1), uuid(2), uuid(3)].map((u) => `OpaqueRef:${u}`);
+    await lookupVifsOfVms(caller, [...vms, 'OpaqueRef:x" or true or "', 'OpaqueRef:NULL'], { batchSize: 2 });
+    expect(filters).toEqual([`field "VM"="${vms[0]}" or field "VM"="${vms[1]}"`, `field "VM"="${vms[2]}"`]);
+    expect(isRef('OpaqueRef:NULL')).toBe(false);
+  });
+
+  it('asks for the VMs scheduled on a host by its internal column; nothing to ask for a malformed ref', async () => {
+    const caller = scripted((method, params) => {
+      expect(method).toBe('VM.get_all_records_where');
+      expect(params).toEqual([`field "scheduled_to_be_resident_on"="OpaqueRef:${uuid(5)}"`]);
+      return { [`OpaqueRef:${uuid(6)}`]: { uuid: uuid(6), resident_on: 'OpaqueRef:NULL', domid: '-1', is_control_domain: false, other_config: {} } };
+    });
+    expect((await lookupVmsScheduledOn(caller, `OpaqueRef:${uuid(5)}`)).map((r) => r.uuid)).toEqual([uuid(6)]);
+    expect(await lookupVmsScheduledOn(caller, 'OpaqueRef:"')).toEqual([]);
+    expect(caller.calls).toHaveLength(1);
   });
 });
