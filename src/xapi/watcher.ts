@@ -7,8 +7,8 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../retry.js';
 import { emptyChange, isEmptyChange, LOOKUP, XapiCache, type ObjectTable, type XapiChange } from './cache.js';
 import type { XapiStruct, XapiValue } from './codec/types.js';
 import { XapiError } from './errors.js';
-import { DEFAULT_LOOKUP_BATCH_SIZE, getNetworks, getPool, getPoolRef, getThisHost, isUuid, lookupVifsByUuid, lookupVmsByUuid } from './lookups.js';
-import { expectString, parseHost, parseNetwork, parsePool, parseVif, parseVm, type VifRecord, type VmRecord } from './records.js';
+import { DEFAULT_LOOKUP_BATCH_SIZE, getPool, getPoolRef, getThisHost, isFilterableBridgeName, isUuid, lookupNetworksByBridge, lookupVifsByUuid, lookupVmsByUuid } from './lookups.js';
+import { expectString, parseHost, parseNetwork, parsePool, parseVif, parseVm, type NetworkRecord, type VifRecord, type VmRecord } from './records.js';
 import type { XapiCaller } from './session.js';
 
 /** How long a re-subscription waits (see `resubscribeIfGrown`). */
@@ -17,6 +17,8 @@ const RESUBSCRIBE_DELAY_MS = 10;
 export interface XapiInterest {
   readonly vifs: Iterable<string>;
   readonly vms: Iterable<string>;
+  /** Bridge names: each is looked up as the network whose `bridge` field it is. */
+  readonly bridges: Iterable<string>;
 }
 
 export interface XapiInterestDelta {
@@ -24,6 +26,9 @@ export interface XapiInterestDelta {
   readonly removeVifs: Iterable<string>;
   readonly addVms: Iterable<string>;
   readonly removeVms: Iterable<string>;
+  /** Omitted: no change to the bridge names followed. */
+  readonly addBridges?: Iterable<string>;
+  readonly removeBridges?: Iterable<string>;
 }
 
 /** `syncing`: (re)fetching; `live`: following events; `down`: XAPI unreachable, retrying. */
@@ -54,20 +59,22 @@ interface EventRecord {
 }
 
 /**
- * Follows XAPI for the objects this host's ports depend on (reference/xapi.md §5, §10.3):
+ * Follows XAPI for the objects this host's ports and bridges depend on (reference/xapi.md §5, §10.3):
  * token from `event.inject("pool", poolRef)` first, then the initial fetch, then `event.from`
- * long-polls subscribed to `pool`, this host, `network`, and `vif/<ref>` / `vm/<ref>` for each
+ * long-polls subscribed to `pool`, this host, and `vif/<ref>` / `vm/<ref>` / `network/<ref>` for each
  * object of interest, so cost follows this host's objects, not the pool's. Exactly one long-poll is
- * in flight when idle. New UUIDs are looked up in coalesced batches; interest growth re-issues
- * the long-poll with the same token.
+ * in flight when idle. New UUIDs and bridge names are looked up in coalesced batches; interest growth
+ * re-issues the long-poll with the same token.
  */
 export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   readonly cache = new XapiCache();
   private readonly o: XapiWatcherOptions;
   private interestVifs = new Set<string>();
   private interestVms = new Set<string>();
+  private interestBridges = new Set<string>();
   private queuedVifs = new Set<string>();
   private queuedVms = new Set<string>();
+  private queuedBridges = new Set<string>();
   /** Cancels the scheduled lookup batch, if one is scheduled. */
   private cancelLookup: (() => void) | undefined;
   private resubscribeTimer: NodeJS.Timeout | undefined;
@@ -83,6 +90,10 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   private syncedGeneration = -1;
   private currentPhase: XapiWatcherPhase = 'idle';
   private subscribed = new Set<string>();
+  /** `valid_ref_counts.network` of the last event.from answer since the last sync (see `noteNetworkCount`). */
+  private networkCount: number | undefined;
+  /** Bridge names whose lookup in flight may predate a network's creation: asked again if it answers absent. */
+  private staleBridges = new Set<string>();
   /** One warn line per outage, periodic summaries of the retries, one line when XAPI is back. */
   private readonly outage: FailureSummarizer;
 
@@ -97,12 +108,16 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   }
 
   /**
-   * Lookups are queued, scheduled or in flight. Each ends in a `change` for every uuid it asked about
-   * (known, absent, or unknown when XAPI fails), so a consumer that waits for this to clear is
-   * told when the answers are in.
+   * Lookups are queued, scheduled or in flight. Each ends in a `change` for every uuid or bridge name
+   * it asked about (known, absent, or unknown when XAPI fails), so a consumer that waits for this to
+   * clear is told when the answers are in.
    */
   get lookupsOutstanding(): boolean {
-    return this.queuedVifs.size > 0 || this.queuedVms.size > 0 || this.cancelLookup !== undefined || this.lookupRunning !== undefined;
+    return this.lookupsQueued || this.cancelLookup !== undefined || this.lookupRunning !== undefined;
+  }
+
+  private get lookupsQueued(): boolean {
+    return this.queuedVifs.size > 0 || this.queuedVms.size > 0 || this.queuedBridges.size > 0;
   }
 
   start(signal?: AbortSignal): void {
@@ -132,39 +147,44 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   }
 
   /**
-   * The VIF and VM UUIDs the database refers to now. Cheap and idempotent: new UUIDs become
-   * `pending` and are looked up in a coalesced batch; dropped ones are forgotten.
+   * The VIF and VM UUIDs and the bridge names the database refers to now. Cheap and idempotent: new
+   * ones become `pending` and are looked up in a coalesced batch; dropped ones are forgotten.
    */
   setInterest(interest: XapiInterest): void {
     const vifs = new Set(interest.vifs);
     const vms = new Set(interest.vms);
+    const bridges = new Set(interest.bridges);
     const change = emptyChange();
     this.updateInterest(this.interestVifs, vifs, this.queuedVifs, this.cache.vifs, change.vifs);
     this.updateInterest(this.interestVms, vms, this.queuedVms, this.cache.vms, change.vms);
+    this.updateInterest(this.interestBridges, bridges, this.queuedBridges, this.cache.networks, change.networks);
     this.interestVifs = vifs;
     this.interestVms = vms;
+    this.interestBridges = bridges;
     this.emitChange(change);
-    if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+    if (this.lookupsQueued) this.scheduleLookup();
   }
 
   /**
-   * The incremental form of `setInterest`, O(changed uuids): start following `addVifs`/`addVms`,
-   * forget `removeVifs`/`removeVms`. Adding a uuid already followed, or removing one not followed,
-   * is a no-op.
+   * The incremental form of `setInterest`, O(changed keys): start following `addVifs`/`addVms`/
+   * `addBridges`, forget `removeVifs`/`removeVms`/`removeBridges`. Adding a key already followed, or
+   * removing one not followed, is a no-op.
    */
   changeInterest(delta: XapiInterestDelta): void {
     const change = emptyChange();
     this.applyInterestDelta(this.interestVifs, delta.addVifs, delta.removeVifs, this.queuedVifs, this.cache.vifs, change.vifs);
     this.applyInterestDelta(this.interestVms, delta.addVms, delta.removeVms, this.queuedVms, this.cache.vms, change.vms);
+    this.applyInterestDelta(this.interestBridges, delta.addBridges ?? [], delta.removeBridges ?? [], this.queuedBridges, this.cache.networks, change.networks);
     this.emitChange(change);
-    if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+    if (this.lookupsQueued) this.scheduleLookup();
   }
 
-  /** Drops every VIF/VM lookup (back to `pending`) and refetches everything (`flush-cache`). */
+  /** Drops every VIF/VM/network lookup (back to `pending`) and refetches everything (`flush-cache`). */
   flushCache(): void {
     const change = emptyChange();
     for (const uuid of this.interestVifs) this.cache.vifs.set(uuid, isUuid(uuid) ? LOOKUP.pending : LOOKUP.absent, change.vifs);
     for (const uuid of this.interestVms) this.cache.vms.set(uuid, isUuid(uuid) ? LOOKUP.pending : LOOKUP.absent, change.vms);
+    for (const bridge of this.interestBridges) this.cache.networks.set(bridge, isFilterableBridgeName(bridge) ? LOOKUP.pending : LOOKUP.absent, change.networks);
     this.emitChange(change);
     this.requestResync();
   }
@@ -179,7 +199,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     old: ReadonlySet<string>,
     next: ReadonlySet<string>,
     queue: Set<string>,
-    table: ObjectTable<VifRecord> | ObjectTable<VmRecord>,
+    table: LookupTable,
     changed: Set<string>,
   ): void {
     for (const uuid of old) {
@@ -197,7 +217,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     add: Iterable<string>,
     remove: Iterable<string>,
     queue: Set<string>,
-    table: ObjectTable<VifRecord> | ObjectTable<VmRecord>,
+    table: LookupTable,
     changed: Set<string>,
   ): void {
     for (const uuid of remove) {
@@ -212,10 +232,10 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     }
   }
 
-  /** A newly followed uuid: pending and queued for the next batch (unknown while XAPI is down). */
-  private admit(uuid: string, queue: Set<string>, table: ObjectTable<VifRecord> | ObjectTable<VmRecord>, changed: Set<string>): void {
-    if (!isUuid(uuid)) {
-      // Not a UUID: XAPI could only answer UUID_INVALID, and the filter language cannot carry it.
+  /** A newly followed key: pending and queued for the next batch (unknown while XAPI is down). */
+  private admit(uuid: string, queue: Set<string>, table: LookupTable, changed: Set<string>): void {
+    if (!table.askable(uuid)) {
+      // Not a UUID (or a bridge name a filter cannot carry): the filter language has no escapes.
       table.set(uuid, LOOKUP.absent, changed);
       return;
     }
@@ -232,7 +252,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
       if (this.currentPhase !== 'live' || this.lookupRunning !== undefined) return;
       this.lookupRunning = this.runLookups().finally(() => {
         this.lookupRunning = undefined;
-        if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+        if (this.lookupsQueued) this.scheduleLookup();
       });
     };
     // Interest changes of one OVSDB update arrive in one synchronous turn, so a microtask already
@@ -259,19 +279,23 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const generationBefore = this.syncedGeneration;
     const vifs = this.queuedVifs;
     const vms = this.queuedVms;
+    const bridges = this.queuedBridges;
     this.queuedVifs = new Set();
     this.queuedVms = new Set();
+    this.queuedBridges = new Set();
     const options = { batchSize: this.o.lookupBatchSize ?? DEFAULT_LOOKUP_BATCH_SIZE, signal, retries: 1 };
     try {
-      const [vifRecords, vmRecords] = await Promise.all([
+      const [vifRecords, vmRecords, networkRecords] = await Promise.all([
         vifs.size > 0 ? lookupVifsByUuid(this.o.caller, vifs, options) : new Map<string, VifRecord>(),
         vms.size > 0 ? lookupVmsByUuid(this.o.caller, vms, options) : new Map<string, VmRecord>(),
+        bridges.size > 0 ? lookupNetworksByBridge(this.o.caller, bridges, options) : new Map<string, NetworkRecord>(),
       ]);
       const change = emptyChange();
       this.applyLookups(vifs, vifRecords, this.interestVifs, this.cache.vifs, change.vifs);
       this.applyLookups(vms, vmRecords, this.interestVms, this.cache.vms, change.vms);
+      this.applyNetworkLookups(bridges, networkRecords, change);
       this.emitChange(change);
-      if (this.syncedGeneration === generationBefore && (vifRecords.size > 0 || vmRecords.size > 0)) this.rewindTo(tokenBefore);
+      if (this.syncedGeneration === generationBefore && (vifRecords.size > 0 || vmRecords.size > 0 || networkRecords.size > 0)) this.rewindTo(tokenBefore);
       this.resubscribeIfGrown();
     } catch (err) {
       if (signal?.aborted === true) return;
@@ -279,6 +303,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
       const change = emptyChange();
       for (const uuid of vifs) if (this.cache.vifs.get(uuid).state === 'pending') this.cache.vifs.set(uuid, LOOKUP.unknown, change.vifs);
       for (const uuid of vms) if (this.cache.vms.get(uuid).state === 'pending') this.cache.vms.set(uuid, LOOKUP.unknown, change.vms);
+      for (const bridge of bridges) if (this.cache.networks.get(bridge).state === 'pending') this.cache.networks.set(bridge, LOOKUP.unknown, change.networks);
       this.emitChange(change);
       this.requestResync();
     }
@@ -306,18 +331,42 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   }
 
   /**
-   * Per-object `vif/<ref>` and `vm/<ref>` subscriptions keep event traffic proportional to this host's
-   * objects; the list is resent with every `event.from`, though, and past ~4000 refs an XML-RPC request
-   * exceeds XAPI's 300 KiB cap (XAPI_REQUEST_TOO_LARGE). Beyond `MAX_OBJECT_SUBSCRIPTIONS` live objects
-   * the watcher subscribes to the whole `vif` and `vm` classes instead; events for objects it does not
-   * follow are ignored (`applyObjectEventTo`).
+   * Found → known; missing → absent, even if known before: a deleted network leaves no record behind.
+   * Every name asked is reported changed, even when its answer is the same: a name asked again
+   * (`requeueBridges`) was not pending, and `lookupsOutstanding` promises a change at the end.
+   */
+  private applyNetworkLookups(asked: Iterable<string>, found: ReadonlyMap<string, NetworkRecord>, change: XapiChange): void {
+    for (const bridge of asked) {
+      const stale = this.staleBridges.delete(bridge);
+      if (!this.interestBridges.has(bridge)) continue;
+      const record = found.get(bridge);
+      this.cache.networks.set(bridge, record !== undefined ? { state: 'known', record, deleted: false } : LOOKUP.absent, change.networks);
+      change.networks.add(bridge);
+      if (record === undefined && stale) this.queuedBridges.add(bridge);
+    }
+  }
+
+  /** Looks up again, without dropping their current state, the bridge names of interest that `which` selects. */
+  private requeueBridges(which: (bridge: string) => boolean): void {
+    for (const bridge of this.interestBridges) if (isFilterableBridgeName(bridge) && which(bridge)) this.queuedBridges.add(bridge);
+    if (this.queuedBridges.size > 0) this.scheduleLookup();
+  }
+
+  /**
+   * Per-object `vif/<ref>`, `vm/<ref>` and `network/<ref>` subscriptions keep event traffic proportional
+   * to this host's objects; the list is resent with every `event.from`, though, and past ~4000 refs an
+   * XML-RPC request exceeds XAPI's 300 KiB cap (XAPI_REQUEST_TOO_LARGE). Beyond
+   * `MAX_OBJECT_SUBSCRIPTIONS` live objects the watcher subscribes to the whole `vif`, `vm` and
+   * `network` classes instead; events for objects it does not follow are ignored (`applyObjectEventTo`,
+   * `applyNetworkEvent`). Networks created later are noticed through `valid_ref_counts`, not events.
    */
   private subscriptions(): string[] {
-    const base = ['pool', this.hostRef !== undefined ? `host/${this.hostRef}` : 'host', 'network'];
+    const base = ['pool', this.hostRef !== undefined ? `host/${this.hostRef}` : 'host'];
     const vifs = this.cache.vifs.liveRefs();
     const vms = this.cache.vms.liveRefs();
-    if (vifs.length + vms.length > MAX_OBJECT_SUBSCRIPTIONS) return [...base, 'vif', 'vm'];
-    return [...base, ...vifs.map((r) => `vif/${r}`), ...vms.map((r) => `vm/${r}`)];
+    const networks = this.cache.networks.liveRefs();
+    if (vifs.length + vms.length + networks.length > MAX_OBJECT_SUBSCRIPTIONS) return [...base, 'network', 'vif', 'vm'];
+    return [...base, ...networks.map((r) => `network/${r}`), ...vifs.map((r) => `vif/${r}`), ...vms.map((r) => `vm/${r}`)];
   }
 
   /**
@@ -359,7 +408,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
         failures = 0;
         this.setPhase('live');
         this.outage.recovered(OUTAGE_KEY, 'XAPI available again');
-        if (this.queuedVifs.size > 0 || this.queuedVms.size > 0) this.scheduleLookup();
+        if (this.lookupsQueued) this.scheduleLookup();
         while (!isAborted(stop) && !this.resyncRequested) await this.pollOnce(stop);
       } catch (err) {
         if (isAborted(stop)) break;
@@ -386,8 +435,11 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const change = emptyChange();
     for (const uuid of this.cache.vifs.uuids()) if (this.cache.vifs.get(uuid).state === 'pending') this.cache.vifs.set(uuid, LOOKUP.unknown, change.vifs);
     for (const uuid of this.cache.vms.uuids()) if (this.cache.vms.get(uuid).state === 'pending') this.cache.vms.set(uuid, LOOKUP.unknown, change.vms);
+    for (const bridge of this.cache.networks.uuids()) if (this.cache.networks.get(bridge).state === 'pending') this.cache.networks.set(bridge, LOOKUP.unknown, change.networks);
     this.queuedVifs.clear();
     this.queuedVms.clear();
+    this.queuedBridges.clear();
+    this.staleBridges.clear();
     this.emitChange(change);
   }
 
@@ -402,23 +454,29 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const generation = caller.generation;
     const host = await getThisHost(caller, opts);
     const pool = await getPool(caller, opts);
-    const networks = await getNetworks(caller, opts);
     const vifUuids = [...this.interestVifs].filter(isUuid);
     const vmUuids = [...this.interestVms].filter(isUuid);
+    const bridgeNames = [...this.interestBridges].filter(isFilterableBridgeName);
     for (const u of vifUuids) this.queuedVifs.delete(u);
     for (const u of vmUuids) this.queuedVms.delete(u);
+    for (const b of bridgeNames) this.queuedBridges.delete(b);
     const batch = { ...opts, batchSize: this.o.lookupBatchSize ?? DEFAULT_LOOKUP_BATCH_SIZE };
-    const [vifs, vms] = await Promise.all([lookupVifsByUuid(caller, vifUuids, batch), lookupVmsByUuid(caller, vmUuids, batch)]);
+    const [vifs, vms, networks] = await Promise.all([
+      lookupVifsByUuid(caller, vifUuids, batch),
+      lookupVmsByUuid(caller, vmUuids, batch),
+      lookupNetworksByBridge(caller, bridgeNames, batch),
+    ]);
 
     const change = emptyChange();
     this.hostRef = host.ref;
     this.cache.setHost(host, change);
     this.cache.setPool(pool, change);
-    this.cache.replaceNetworks(networks.byRef.values(), change);
     this.applyLookups(vifUuids, vifs, this.interestVifs, this.cache.vifs, change.vifs);
     this.applyLookups(vmUuids, vms, this.interestVms, this.cache.vms, change.vms);
+    this.applyNetworkLookups(bridgeNames, networks, change);
+    this.networkCount = undefined;
     this.syncedGeneration = generation;
-    this.o.logger.debug({ vifs: vifs.size, vms: vms.size, networks: networks.byRef.size }, 'XAPI snapshot fetched');
+    this.o.logger.debug({ vifs: vifs.size, vms: vms.size, networks: networks.size }, 'XAPI snapshot fetched');
     this.emitChange(change);
   }
 
@@ -481,6 +539,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
       return;
     }
     if (this.rewoundToken === undefined) this.token = token;
+    this.noteNetworkCount(asStruct(batch?.valid_ref_counts)?.network);
     const change = emptyChange();
     for (const raw of events as readonly XapiValue[]) {
       const ev = parseEvent(raw);
@@ -497,6 +556,25 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     this.emitChange(change);
   }
 
+  /**
+   * Networks are followed per ref, so the creation of a network for a bridge name whose lookup said
+   * absent raises no event. `valid_ref_counts` counts every table's rows, subscribed or not
+   * (reference §5.1): when the network count moves, the names whose lookup said absent are looked up
+   * again, and so are those whose lookup is in flight if it answers absent, since it may have run
+   * before the creation. The first answer after a sync has nothing to compare with, and the sync's
+   * lookup may predate a creation, so it counts as a move. A creation and a deletion between two
+   * answers cancel out; the periodic resync catches that.
+   */
+  private noteNetworkCount(count: XapiValue | undefined): void {
+    const n = typeof count === 'number' ? count : typeof count === 'string' ? Number(count) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n === this.networkCount) return;
+    this.networkCount = n;
+    for (const bridge of this.interestBridges) {
+      if (this.cache.networks.get(bridge).state === 'pending' && !this.queuedBridges.has(bridge)) this.staleBridges.add(bridge);
+    }
+    this.requeueBridges((bridge) => this.cache.networks.get(bridge).state === 'absent');
+  }
+
   private applyEvent(ev: EventRecord, change: XapiChange): void {
     const del = ev.operation === 'del';
     if (!del && ev.snapshot === undefined) return;
@@ -508,8 +586,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
         applyObjectEventTo(this.cache.vms, ev, parseVm, change.vms);
         return;
       case 'network':
-        if (del) this.cache.deleteNetwork(ev.ref, change);
-        else this.cache.upsertNetwork(parseNetwork(ev.ref, ev.snapshot ?? null), change);
+        this.applyNetworkEvent(ev, change);
         return;
       case 'pool':
         if (!del) this.cache.setPool(parsePool(ev.ref, ev.snapshot ?? null), change);
@@ -521,7 +598,29 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
         return;
     }
   }
+
+  /** A followed network: its new record, or `absent` once deleted (no tombstone, unlike VIFs and VMs). */
+  private applyNetworkEvent(ev: EventRecord, change: XapiChange): void {
+    const networks = this.cache.networks;
+    const bridge = networks.uuidOf(ev.ref);
+    if (bridge === undefined) return;
+    if (ev.operation === 'del') {
+      networks.set(bridge, LOOKUP.absent, change.networks);
+      return;
+    }
+    const record = parseNetwork(ev.ref, ev.snapshot ?? null);
+    if (record.bridge === bridge) {
+      networks.set(bridge, { state: 'known', record, deleted: false }, change.networks);
+      return;
+    }
+    // `bridge` is read-only in XAPI (reference §6), so this is not expected: both names are asked again.
+    networks.set(bridge, LOOKUP.absent, change.networks);
+    this.requeueBridges((b) => b === bridge || b === record.bridge);
+  }
 }
+
+/** A per-key lookup table of the cache (the watcher treats them alike). */
+type LookupTable = ObjectTable<VifRecord> | ObjectTable<VmRecord> | ObjectTable<NetworkRecord>;
 
 /** Per DESIGN §2 a deleted object keeps its last record (marked deleted) while still of interest. */
 function applyObjectEventTo<R extends { readonly ref: string; readonly uuid: string }>(
