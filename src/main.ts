@@ -316,7 +316,7 @@ async function runDaemon(rt: Runtime, logging: Logging, argv: readonly string[])
     for (const [table, rows] of Object.entries(ovsdb.replica.sizes())) metrics.setReplicaRows(table, rows);
     metrics.setXapiCacheEntries('vif', xapi.watcher.cache.vifs.size);
     metrics.setXapiCacheEntries('vm', xapi.watcher.cache.vms.size);
-    metrics.setXapiCacheEntries('network', xapi.watcher.cache.networks.byRef.size);
+    metrics.setXapiCacheEntries('network', xapi.watcher.cache.networks.size);
     metrics.setReadiness({ ovsdb: checks.ovsdb(), xapi: checks.xapi(), reconcile: checks.reconcile() });
   });
 

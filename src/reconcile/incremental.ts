@@ -167,6 +167,9 @@ export interface InterestDelta {
   readonly removeVifs: ReadonlySet<Uuid>;
   readonly addVms: ReadonlySet<Uuid>;
   readonly removeVms: ReadonlySet<Uuid>;
+  /** Bridge names: the XAPI network of each is the one whose `bridge` field names it. */
+  readonly addBridges: ReadonlySet<string>;
+  readonly removeBridges: ReadonlySet<string>;
 }
 
 class InterestChanges {
@@ -219,6 +222,7 @@ export class DependencyIndex {
   private readonly byNetwork = new Map<string, Set<Uuid>>();
   private readonly vifInterest = new InterestChanges();
   private readonly vmInterest = new InterestChanges();
+  private readonly bridgeInterest = new InterestChanges();
 
   /** An index of every row of `ovs` (start-up, or after a reconnect rebuilt the replica). */
   static fromView(ovs: OvsdbView): DependencyIndex {
@@ -256,7 +260,7 @@ export class DependencyIndex {
     this.removeBridge(uuid);
     const entry: IndexedBridge = { name: row.name, networks: networkUuidsOf(row) };
     this.bridges.set(uuid, entry);
-    addTo(this.byBridgeName, entry.name, uuid);
+    if (addTo(this.byBridgeName, entry.name, uuid)) this.bridgeInterest.note(entry.name, true);
     for (const network of entry.networks) addTo(this.byNetwork, network, uuid);
   }
 
@@ -265,7 +269,7 @@ export class DependencyIndex {
     const old = this.bridges.get(uuid);
     if (old === undefined) return;
     this.bridges.delete(uuid);
-    removeFrom(this.byBridgeName, old.name, uuid);
+    if (removeFrom(this.byBridgeName, old.name, uuid)) this.bridgeInterest.note(old.name, false);
     for (const network of old.networks) removeFrom(this.byNetwork, network, uuid);
   }
 
@@ -283,13 +287,14 @@ export class DependencyIndex {
   }
 
   /**
-   * What changed in `vifUuids()` / `vmUuids()` since the previous call (a key referenced again before
-   * the call is not reported as removed, and the other way round).
+   * What changed in `vifUuids()` / `vmUuids()` / `bridgeNames()` since the previous call (a key
+   * referenced again before the call is not reported as removed, and the other way round).
    */
   takeInterestDelta(): InterestDelta {
     const vifs = this.vifInterest.take();
     const vms = this.vmInterest.take();
-    return { addVifs: vifs.add, removeVifs: vifs.remove, addVms: vms.add, removeVms: vms.remove };
+    const bridges = this.bridgeInterest.take();
+    return { addVifs: vifs.add, removeVifs: vifs.remove, addVms: vms.add, removeVms: vms.remove, addBridges: bridges.add, removeBridges: bridges.remove };
   }
 
   /** Every XAPI VIF uuid some Interface row names in `xs-vif-uuid`: what the XAPI watcher must follow. */
@@ -300,6 +305,11 @@ export class DependencyIndex {
   /** Every XAPI VM uuid some Interface row names in `xs-vm-uuid`. */
   vmUuids(): IterableIterator<Uuid> {
     return this.byVm.keys();
+  }
+
+  /** Every non-empty Bridge name: the XAPI networks (by `bridge` field) the watcher must follow. */
+  bridgeNames(): IterableIterator<string> {
+    return this.byBridgeName.keys();
   }
 
   bridgesNamed(name: string): ReadonlySet<Uuid> {

@@ -119,7 +119,7 @@ export interface XapiPool {
 export interface XapiView {
   host(): XapiObjectState<XapiHost>;
   pool(): XapiObjectState<XapiPool>;
-  /** The network whose `bridge` field equals `bridge` (XAPI `network.get_all_records_where field "bridge"`). */
+  /** The network whose `bridge` field equals `bridge` (XAPI `network.get_all_where field "bridge"=…`). */
   networkByBridge(bridge: string): XapiObjectState<XapiNetwork>;
   vif(uuid: Uuid): XapiObjectState<XapiVif>;
   vm(uuid: Uuid): XapiObjectState<XapiVm>;

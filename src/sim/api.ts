@@ -54,6 +54,7 @@ function isStruct(v: XapiValue | undefined): v is XapiStruct {
 
 const CLASS_MESSAGES = [
   'get_all',
+  'get_all_where',
   'get_all_records',
   'get_all_records_where',
   'get_by_uuid',
@@ -68,6 +69,7 @@ const CLASS_MESSAGES = [
 /** Parameter counts including the session argument (MESSAGE_PARAMETER_COUNT_MISMATCH). */
 const ARITY: Readonly<Record<string, number>> = {
   get_all: 1,
+  get_all_where: 2,
   get_all_records: 1,
   get_all_records_where: 2,
   get_by_uuid: 2,
@@ -278,6 +280,21 @@ export class SimApi {
     return row;
   }
 
+  /** The rows an expression of the `*_where` calls selects (reference §6); a bad one is INVALID_VALUE. */
+  private where(cls: SimClass, source: string): SimRow[] {
+    const state = this.o.state;
+    let expr;
+    try {
+      expr = parseWhere(source);
+    } catch (err) {
+      if (err instanceof WhereSyntaxError) throw new SimFailure('INVALID_VALUE', [source, err.message]);
+      throw err;
+    }
+    const uuids = uuidDisjunction(expr);
+    if (uuids !== undefined) return [...uuids].map((u) => state.findByUuid(cls, u)).filter((r) => r !== undefined);
+    return state.all(cls).filter((r) => evalWhere(expr, state.dbRow(r)));
+  }
+
   private records(rows: readonly SimRow[]): XapiValue {
     const out: Record<string, XapiValue> = {};
     for (const r of rows) defineMember(out, r.ref, this.o.state.record(r));
@@ -296,19 +313,10 @@ export class SimApi {
           return state.all(cls).map((r) => r.ref);
         case 'get_all_records':
           return this.records(state.all(cls));
-        case 'get_all_records_where': {
-          const source = str(params[1]);
-          let expr;
-          try {
-            expr = parseWhere(source);
-          } catch (err) {
-            if (err instanceof WhereSyntaxError) throw new SimFailure('INVALID_VALUE', [source, err.message]);
-            throw err;
-          }
-          const uuids = uuidDisjunction(expr);
-          if (uuids !== undefined) return this.records([...uuids].map((u) => state.findByUuid(cls, u)).filter((r) => r !== undefined));
-          return this.records(state.all(cls).filter((r) => evalWhere(expr, state.dbRow(r))));
-        }
+        case 'get_all_where':
+          return this.where(cls, str(params[1])).map((r) => r.ref);
+        case 'get_all_records_where':
+          return this.records(this.where(cls, str(params[1])));
         case 'get_by_uuid': {
           const row = state.findByUuid(cls, str(params[1]));
           if (row === undefined) throw new SimFailure('UUID_INVALID', [cls, str(params[1])]);
@@ -333,9 +341,11 @@ export class SimApi {
           return '';
         }
         default: {
-          // Generic field getter: get_<field> for any field of the record (get_bridge, get_VM, …).
-          const record = state.record(this.row(cls, params[1]));
+          // Generic field getter: get_<field> for any field of the record (get_bridge, get_VM, …). A
+          // stored field is read as is: the derived ref sets cost a scan of the pool's VIFs and VMs.
+          const row = this.row(cls, params[1]);
           const field = message.slice('get_'.length);
+          const record = Object.hasOwn(row.fields, field) ? row.fields : state.record(row);
           if (!Object.hasOwn(record, field)) throw new SimFailure('MESSAGE_METHOD_UNKNOWN', [method]);
           return record[field] ?? '';
         }

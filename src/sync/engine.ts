@@ -244,23 +244,28 @@ export class SyncEngine {
 
   private updateInterest(): void {
     const delta = this.tracker.index.takeInterestDelta();
-    if (delta.addVifs.size + delta.removeVifs.size + delta.addVms.size + delta.removeVms.size > 0) this.o.watcher.changeInterest(delta);
+    const size = delta.addVifs.size + delta.removeVifs.size + delta.addVms.size + delta.removeVms.size + delta.addBridges.size + delta.removeBridges.size;
+    if (size > 0) this.o.watcher.changeInterest(delta);
   }
 
   private xapiChanged(change: XapiChange): void {
     this.changedSince.xapi ??= performance.now();
     for (const uuid of change.vifs) this.tracker.vifChanged(uuid);
     for (const uuid of change.vms) this.tracker.vmChanged(uuid);
-    for (const uuid of change.networks) this.tracker.networkChanged({ uuid, bridge: this.networkBridge(uuid) });
+    for (const bridge of change.networks) this.tracker.networkChanged({ bridge, uuid: this.networkUuid(bridge) });
     if (change.pool) this.tracker.poolChanged();
     if (change.host) this.tracker.hostChanged();
     this.converged = false;
     this.loop.trigger();
   }
 
-  private networkBridge(uuid: string): string | undefined {
-    for (const network of this.o.watcher.cache.networks.byRef.values()) if (network.uuid === uuid) return network.bridge;
-    return undefined;
+  /**
+   * The uuid of the network now known for `bridge`, which also reaches bridges that list it in
+   * `xs-network-uuids`. A network that went away has none; the bridge named after it is what depended on it.
+   */
+  private networkUuid(bridge: string): string | undefined {
+    const network = this.o.watcher.cache.networkByBridge(bridge);
+    return network.state === 'known' ? network.record.uuid : undefined;
   }
 
   private xapiPhase(phase: XapiWatcherPhase): void {

@@ -19,9 +19,10 @@ export interface XapiSyncState {
  * converted to the view's shape once and memoised per record object (records are immutable: a change
  * makes a new one), so a pass costs Map lookups.
  *
- * Singletons and networks (DESIGN §2): a record we hold is `known` (even while XAPI is away: the last
- * word XAPI said); without one, `absent` once a full sync said so, `pending` while the first sync is
- * under way, `unknown` while XAPI is unreachable or not started (waiting for the init cookie).
+ * Singletons (DESIGN §2): a record we hold is `known` (even while XAPI is away: the last word XAPI
+ * said); without one, `absent` once a full sync said so, `pending` while the first sync is under way,
+ * `unknown` while XAPI is unreachable or not started (waiting for the init cookie). VIFs, VMs and
+ * networks (by bridge name) are the watcher's per-key lookups.
  */
 export class CacheXapiView implements XapiView {
   private readonly cache: XapiCache;
@@ -46,9 +47,7 @@ export class CacheXapiView implements XapiView {
   }
 
   networkByBridge(bridge: string): XapiObjectState<XapiNetwork> {
-    const network = this.cache.networkByBridge(bridge);
-    if (network !== undefined) return { state: 'known', value: { uuid: network.uuid, otherConfig: this.toMap(network.otherConfig) } };
-    return this.missing();
+    return this.fromLookup(this.cache.networkByBridge(bridge));
   }
 
   vif(uuid: Uuid): XapiObjectState<XapiVif> {
@@ -59,7 +58,7 @@ export class CacheXapiView implements XapiView {
     return this.fromLookup(this.cache.vm(uuid));
   }
 
-  private fromLookup(lookup: XapiLookup<{ readonly uuid: string; readonly otherConfig: OtherConfig }>): XapiObjectState<XapiVif> {
+  private fromLookup(lookup: XapiLookup<{ readonly uuid: string; readonly otherConfig: OtherConfig }>): XapiObjectState<XapiVif & XapiVm & XapiNetwork> {
     switch (lookup.state) {
       case 'known':
         return { state: 'known', value: { uuid: lookup.record.uuid, otherConfig: this.toMap(lookup.record.otherConfig) } };

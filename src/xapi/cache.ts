@@ -1,4 +1,4 @@
-import { indexNetworks, type NetworkIndex } from './lookups.js';
+import { isFilterableBridgeName, isUuid } from './lookups.js';
 import { sameRecord, type HostRecord, type NetworkRecord, type PoolRecord, type VifRecord, type VmRecord } from './records.js';
 
 /**
@@ -18,10 +18,11 @@ const PENDING = { state: 'pending' } as const;
 const UNKNOWN = { state: 'unknown' } as const;
 export const LOOKUP = { absent: ABSENT, pending: PENDING, unknown: UNKNOWN } as const;
 
-/** UUIDs (and singletons) whose record or state changed in one applied batch. */
+/** What changed in one applied batch: table keys whose record or lookup state changed, and singletons. */
 export interface XapiChange {
   readonly vifs: Set<string>;
   readonly vms: Set<string>;
+  /** Bridge names (the keys of `XapiCache.networks`). */
   readonly networks: Set<string>;
   pool: boolean;
   host: boolean;
@@ -41,36 +42,44 @@ function sameLookup<R extends object>(a: XapiLookup<R> | undefined, b: XapiLooku
   return a.deleted === b.deleted && sameRecord(a.record, b.record);
 }
 
-/** Per-UUID lookups of one class, with the ref → uuid index the event stream needs. */
+/**
+ * Lookups of one class keyed by what the database names the object by (a VIF or VM uuid, a bridge
+ * name), with the ref → key index the event stream needs.
+ */
 export class ObjectTable<R extends { readonly ref: string; readonly uuid: string }> {
   private readonly entries = new Map<string, XapiLookup<R>>();
-  private readonly uuidByRef = new Map<string, string>();
+  private readonly keyByRef = new Map<string, string>();
 
-  get(uuid: string): XapiLookup<R> {
-    return this.entries.get(uuid) ?? UNKNOWN;
+  /** `askable(key)`: XAPI can be asked about `key`; any other key has no object (`absent`). */
+  constructor(readonly askable: (key: string) => boolean) {}
+
+  /** A key never set is `unknown` (nobody asked XAPI), or `absent` if it cannot be asked (e.g. a bridge named `""`). */
+  get(key: string): XapiLookup<R> {
+    return this.entries.get(key) ?? (this.askable(key) ? UNKNOWN : ABSENT);
   }
 
-  has(uuid: string): boolean {
-    return this.entries.has(uuid);
+  has(key: string): boolean {
+    return this.entries.has(key);
   }
 
+  /** The key of the known object `ref` (a uuid, or a bridge name for networks). */
   uuidOf(ref: string): string | undefined {
-    return this.uuidByRef.get(ref);
+    return this.keyByRef.get(ref);
   }
 
-  /** Sets a UUID's lookup; adds it to `changed` when the state or record differs. */
-  set(uuid: string, next: XapiLookup<R>, changed: Set<string>): void {
-    const prev = this.entries.get(uuid);
-    if (prev?.state === 'known' && (next.state !== 'known' || next.record.ref !== prev.record.ref)) this.uuidByRef.delete(prev.record.ref);
-    if (next.state === 'known') this.uuidByRef.set(next.record.ref, uuid);
-    this.entries.set(uuid, next);
-    if (!sameLookup(prev, next)) changed.add(uuid);
+  /** Sets a key's lookup; adds the key to `changed` when the state or record differs. */
+  set(key: string, next: XapiLookup<R>, changed: Set<string>): void {
+    const prev = this.entries.get(key);
+    if (prev?.state === 'known' && (next.state !== 'known' || next.record.ref !== prev.record.ref)) this.keyByRef.delete(prev.record.ref);
+    if (next.state === 'known') this.keyByRef.set(next.record.ref, key);
+    this.entries.set(key, next);
+    if (!sameLookup(prev, next)) changed.add(key);
   }
 
-  delete(uuid: string): void {
-    const prev = this.entries.get(uuid);
-    if (prev?.state === 'known') this.uuidByRef.delete(prev.record.ref);
-    this.entries.delete(uuid);
+  delete(key: string): void {
+    const prev = this.entries.get(key);
+    if (prev?.state === 'known') this.keyByRef.delete(prev.record.ref);
+    this.entries.delete(key);
   }
 
   /** Refs of live (known, not deleted) objects: the per-object event subscriptions. */
@@ -80,6 +89,7 @@ export class ObjectTable<R extends { readonly ref: string; readonly uuid: string
     return refs;
   }
 
+  /** Every key (uuid or bridge name). */
   uuids(): IterableIterator<string> {
     return this.entries.keys();
   }
@@ -90,13 +100,14 @@ export class ObjectTable<R extends { readonly ref: string; readonly uuid: string
 }
 
 /**
- * The XAPI snapshot the daemon reads: lookups for the VIF and VM UUIDs of interest, this host,
- * the pool and every network. Written only by the watcher.
+ * The XAPI snapshot the daemon reads: lookups for the VIF and VM UUIDs and the bridge names of
+ * interest, this host and the pool. Written only by the watcher.
  */
 export class XapiCache {
-  readonly vifs = new ObjectTable<VifRecord>();
-  readonly vms = new ObjectTable<VmRecord>();
-  private networkIndex: NetworkIndex = indexNetworks([]);
+  readonly vifs = new ObjectTable<VifRecord>(isUuid);
+  readonly vms = new ObjectTable<VmRecord>(isUuid);
+  /** Keyed by bridge name: the network whose `bridge` field is that name. */
+  readonly networks = new ObjectTable<NetworkRecord>(isFilterableBridgeName);
   private poolRecord: PoolRecord | undefined;
   private hostRecord: HostRecord | undefined;
 
@@ -108,20 +119,16 @@ export class XapiCache {
     return this.vms.get(uuid);
   }
 
+  networkByBridge(bridge: string): XapiLookup<NetworkRecord> {
+    return this.networks.get(bridge);
+  }
+
   get pool(): PoolRecord | undefined {
     return this.poolRecord;
   }
 
   get host(): HostRecord | undefined {
     return this.hostRecord;
-  }
-
-  get networks(): NetworkIndex {
-    return this.networkIndex;
-  }
-
-  networkByBridge(bridge: string): NetworkRecord | undefined {
-    return this.networkIndex.byBridge.get(bridge);
   }
 
   setPool(pool: PoolRecord | undefined, change: XapiChange): void {
@@ -132,30 +139,6 @@ export class XapiCache {
   setHost(host: HostRecord | undefined, change: XapiChange): void {
     if (!sameOptional(this.hostRecord, host)) change.host = true;
     this.hostRecord = host;
-  }
-
-  /** Replaces every network; changed, added and removed ones are reported by uuid. */
-  replaceNetworks(networks: Iterable<NetworkRecord>, change: XapiChange): void {
-    const next = indexNetworks(networks);
-    for (const [ref, n] of next.byRef) {
-      const prev = this.networkIndex.byRef.get(ref);
-      if (prev === undefined || !sameRecord(prev, n)) change.networks.add(n.uuid);
-    }
-    for (const [ref, n] of this.networkIndex.byRef) if (!next.byRef.has(ref)) change.networks.add(n.uuid);
-    this.networkIndex = next;
-  }
-
-  upsertNetwork(network: NetworkRecord, change: XapiChange): void {
-    const all = new Map(this.networkIndex.byRef);
-    all.set(network.ref, network);
-    this.replaceNetworks(all.values(), change);
-  }
-
-  deleteNetwork(ref: string, change: XapiChange): void {
-    if (!this.networkIndex.byRef.has(ref)) return;
-    const all = new Map(this.networkIndex.byRef);
-    all.delete(ref);
-    this.replaceNetworks(all.values(), change);
   }
 }
 

@@ -195,22 +195,93 @@ export async function getPoolRef(caller: XapiCaller, options: SessionCallOptions
   return first === undefined ? undefined : expectString(first, 'pool ref');
 }
 
-export interface NetworkIndex {
-  readonly byRef: ReadonlyMap<string, NetworkRecord>;
-  /** Bridge name → network; networks without a bridge (`""`) are left out. */
-  readonly byBridge: ReadonlyMap<string, NetworkRecord>;
+/**
+ * A bridge name can go into a `field "bridge"="…"` literal only if it cannot end or escape it: the
+ * filter language has no escapes (reference §6), so names holding `"` or `\` are refused, and so are
+ * control characters and lone surrogates, which XML 1.0 (the XML-RPC request) cannot carry faithfully.
+ * `""` is refused too: it would match every network without a bridge. A refused name is treated as
+ * having no network, the way `isUuid` guards UUID filters.
+ */
+export function isFilterableBridgeName(name: string): boolean {
+  return name !== '' && !UNFILTERABLE_RE.test(name);
 }
 
-export function indexNetworks(networks: Iterable<NetworkRecord>): NetworkIndex {
-  const byRef = new Map<string, NetworkRecord>();
-  const byBridge = new Map<string, NetworkRecord>();
-  for (const n of networks) {
-    byRef.set(n.ref, n);
-    if (n.bridge !== '') byBridge.set(n.bridge, n);
+const UNFILTERABLE_RE = /["\\\p{Cc}\p{Cs}]/u;
+
+/**
+ * `field "bridge"="a" or field "bridge"="b" …`, one expression per chunk of at most `chunkSize`
+ * distinct names that pass `isFilterableBridgeName`; the others are dropped.
+ */
+export function buildBridgeFilters(names: Iterable<string>, chunkSize = DEFAULT_LOOKUP_BATCH_SIZE): string[] {
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`lookup batch size must be a positive integer, got ${chunkSize}`);
+  const valid = [...new Set([...names].filter(isFilterableBridgeName))];
+  const filters: string[] = [];
+  for (let i = 0; i < valid.length; i += chunkSize) {
+    filters.push(
+      valid
+        .slice(i, i + chunkSize)
+        .map((b) => `field "bridge"="${b}"`)
+        .join(' or '),
+    );
   }
-  return { byRef, byBridge };
+  return filters;
 }
 
-export async function getNetworks(caller: XapiCaller, options: SessionCallOptions = {}): Promise<NetworkIndex> {
-  return indexNetworks(parseRecordMap('network', await caller.call('network.get_all_records', [], options), parseNetwork));
+/** Runs `task` on every item, at most `limit` at once; the first failure stops further tasks and is thrown. */
+async function forEachBounded<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await task(item);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
+
+/**
+ * Networks by bridge name, without their `VIFs`/`PIFs` ref sets, which list every VIF and PIF of the
+ * pool on that network: `network.get_all_where` per batch of names (refs only), then `get_uuid`,
+ * `get_bridge` and `get_other_config` of each ref. The map is keyed by the bridge name as read back; a
+ * name missing from it has no network. A ref that fails with `HANDLE_INVALID` was destroyed between
+ * the two calls: that network is gone, not the lookup failed. XAPI refuses a second network on a
+ * bridge name already in use (`BRIDGE_NAME_EXISTS`, `Xapi_network.create`), so a name has at most one.
+ */
+export async function lookupNetworksByBridge(caller: XapiCaller, names: Iterable<string>, options: LookupOptions = {}): Promise<Map<string, NetworkRecord>> {
+  const refs = new Set<string>();
+  await forEachBounded(buildBridgeFilters(names, options.batchSize), LOOKUP_CONCURRENCY, async (filter) => {
+    const answer = await caller.call('network.get_all_where', [filter], options);
+    if (!Array.isArray(answer)) throw new XapiTransportError('XAPI_PROTOCOL', 'malformed network.get_all_where answer: not an array');
+    for (const ref of answer as readonly XapiValue[]) refs.add(expectString(ref, 'network ref'));
+  });
+  const out = new Map<string, NetworkRecord>();
+  // One ref's three reads go out together: a bound of LOOKUP_CONCURRENCY refs keeps at most three
+  // times that many calls (and connections) in flight.
+  await forEachBounded([...refs], LOOKUP_CONCURRENCY, async (ref) => {
+    const record = await readNetworkFields(caller, ref, options);
+    if (record !== undefined && !out.has(record.bridge)) out.set(record.bridge, record);
+  });
+  return out;
+}
+
+/** The fields the daemon uses, by their getters; `undefined` when XAPI says the ref is gone. */
+async function readNetworkFields(caller: XapiCaller, ref: string, options: SessionCallOptions): Promise<NetworkRecord | undefined> {
+  const reads = await Promise.allSettled(NETWORK_FIELDS.map(async (field) => [field, await caller.call(`network.get_${field}`, [ref], options)] as const));
+  const fields: Record<string, XapiValue> = {};
+  let gone = false;
+  for (const read of reads) {
+    if (read.status === 'fulfilled') fields[read.value[0]] = read.value[1];
+    else if (read.reason instanceof XapiError && read.reason.code === 'HANDLE_INVALID') gone = true;
+    else throw read.reason;
+  }
+  return gone ? undefined : parseNetwork(ref, fields);
+}
+
+/** What `parseNetwork` reads. */
+const NETWORK_FIELDS = ['uuid', 'bridge', 'other_config'] as const;

@@ -10,10 +10,11 @@ import { XapiError } from './errors.js';
 import {
   DEFAULT_LOOKUP_BATCH_SIZE,
   fetchThisHost,
-  getNetworks,
   getPool,
   getPoolRef,
+  isFilterableBridgeName,
   isUuid,
+  lookupNetworksByBridge,
   lookupVifsByRef,
   lookupVifsByUuid,
   lookupVifsOfVms,
@@ -33,10 +34,14 @@ import {
   parseVm,
   parseVmVifRefs,
   type HostPlacement,
+  type NetworkRecord,
   type VifRecord,
   type VmRecord,
 } from './records.js';
 import type { XapiCaller } from './session.js';
+
+/** Networks are never kept without a bridge referring to them. */
+const notHeld = (): boolean => false;
 
 /** How long a re-subscription waits (see `resubscribeIfGrown`). */
 const RESUBSCRIBE_DELAY_MS = 10;
@@ -44,6 +49,8 @@ const RESUBSCRIBE_DELAY_MS = 10;
 export interface XapiInterest {
   readonly vifs: Iterable<string>;
   readonly vms: Iterable<string>;
+  /** Bridge names: each is looked up as the network whose `bridge` field it is. */
+  readonly bridges: Iterable<string>;
 }
 
 export interface XapiInterestDelta {
@@ -51,6 +58,9 @@ export interface XapiInterestDelta {
   readonly removeVifs: Iterable<string>;
   readonly addVms: Iterable<string>;
   readonly removeVms: Iterable<string>;
+  /** Omitted: no change to the bridge names followed. */
+  readonly addBridges?: Iterable<string>;
+  readonly removeBridges?: Iterable<string>;
 }
 
 /** `syncing`: (re)fetching; `live`: following events; `down`: XAPI unreachable, retrying. */
@@ -91,12 +101,12 @@ interface EventRecord {
 }
 
 /**
- * Follows XAPI for the objects this host's ports depend on (reference/xapi.md §5, §10.3):
+ * Follows XAPI for the objects this host's ports and bridges depend on (reference/xapi.md §5, §10.3):
  * token from `event.inject("pool", poolRef)` first, then the initial fetch, then `event.from`
- * long-polls subscribed to `pool`, this host, `network`, and `vif/<ref>` / `vm/<ref>` for each
+ * long-polls subscribed to `pool`, this host, and `vif/<ref>` / `vm/<ref>` / `network/<ref>` for each
  * object of interest, so cost follows this host's objects, not the pool's. Exactly one long-poll is
- * in flight when idle. New UUIDs are looked up in coalesced batches; interest growth re-issues
- * the long-poll with the same token.
+ * in flight when idle. New UUIDs and bridge names are looked up in coalesced batches; interest growth
+ * re-issues the long-poll with the same token.
  *
  * The VMs placed on this host (`HostPlacementTracker`) and their VIFs are followed too, whether or
  * not a row refers to them yet, so the port of a starting, arriving or rebooting VM, or of a VIF
@@ -107,8 +117,10 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   private readonly o: XapiWatcherOptions;
   private interestVifs = new Set<string>();
   private interestVms = new Set<string>();
+  private interestBridges = new Set<string>();
   private queuedVifs = new Set<string>();
   private queuedVms = new Set<string>();
+  private queuedBridges = new Set<string>();
   /** VMs placed here but not known: fetched with their VIFs. */
   private queuedVmRefs = new Set<string>();
   /** VIFs of placed VMs, not known (hot-plugged). */
@@ -117,7 +129,8 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   private askScheduled = false;
   /** Cleared when XAPI rejects the question (it reads a field internal to XAPI). */
   private scheduledQuerySupported = true;
-  private uuidLookupsInFlight = false;
+  /** A lookup by uuid or bridge name is in flight (fetches ahead of need are not counted). */
+  private keyLookupsInFlight = false;
   private readonly placement = new HostPlacementTracker();
   /** Cancels the scheduled lookup batch, if one is scheduled. */
   private cancelLookup: (() => void) | undefined;
@@ -134,6 +147,10 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   private syncedGeneration = -1;
   private currentPhase: XapiWatcherPhase = 'idle';
   private subscribed = new Set<string>();
+  /** `valid_ref_counts.network` of the last event.from answer since the last sync (see `noteNetworkCount`). */
+  private networkCount: number | undefined;
+  /** Bridge names whose lookup in flight may predate a network's creation: asked again if it answers absent. */
+  private staleBridges = new Set<string>();
   /** One warn line per outage, periodic summaries of the retries, one line when XAPI is back. */
   private readonly outage: FailureSummarizer;
 
@@ -148,16 +165,20 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   }
 
   /**
-   * Lookups are queued, scheduled or in flight. Each ends in a `change` for every uuid it asked about
-   * (known, absent, or unknown when XAPI fails), so a consumer that waits for this to clear is
-   * told when the answers are in.
+   * Lookups are queued, scheduled or in flight. Each ends in a `change` for every uuid or bridge name
+   * it asked about (known, absent, or unknown when XAPI fails), so a consumer that waits for this to
+   * clear is told when the answers are in.
    */
   get lookupsOutstanding(): boolean {
-    return this.queuedVifs.size > 0 || this.queuedVms.size > 0 || this.uuidLookupsInFlight;
+    return this.keyLookupsQueued || this.keyLookupsInFlight;
+  }
+
+  private get keyLookupsQueued(): boolean {
+    return this.queuedVifs.size > 0 || this.queuedVms.size > 0 || this.queuedBridges.size > 0;
   }
 
   private get lookupsQueued(): boolean {
-    return this.queuedVifs.size > 0 || this.queuedVms.size > 0 || this.queuedVmRefs.size > 0 || this.queuedVifRefs.size > 0 || this.askScheduled;
+    return this.keyLookupsQueued || this.queuedVmRefs.size > 0 || this.queuedVifRefs.size > 0 || this.askScheduled;
   }
 
   start(signal?: AbortSignal): void {
@@ -187,39 +208,44 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   }
 
   /**
-   * The VIF and VM UUIDs the database refers to now. Cheap and idempotent: new UUIDs become
-   * `pending` and are looked up in a coalesced batch; dropped ones are forgotten.
+   * The VIF and VM UUIDs and the bridge names the database refers to now. Cheap and idempotent: new
+   * ones become `pending` and are looked up in a coalesced batch; dropped ones are forgotten.
    */
   setInterest(interest: XapiInterest): void {
     const vifs = new Set(interest.vifs);
     const vms = new Set(interest.vms);
+    const bridges = new Set(interest.bridges);
     const change = emptyChange();
     this.updateInterest(this.interestVifs, vifs, this.queuedVifs, this.cache.vifs, change.vifs, this.vifHeld);
     this.updateInterest(this.interestVms, vms, this.queuedVms, this.cache.vms, change.vms, this.vmHeld);
+    this.updateInterest(this.interestBridges, bridges, this.queuedBridges, this.cache.networks, change.networks, notHeld);
     this.interestVifs = vifs;
     this.interestVms = vms;
+    this.interestBridges = bridges;
     this.emitChange(change);
     if (this.lookupsQueued) this.scheduleLookup();
   }
 
   /**
-   * The incremental form of `setInterest`, O(changed uuids): start following `addVifs`/`addVms`,
-   * forget `removeVifs`/`removeVms`. Adding a uuid already followed, or removing one not followed,
-   * is a no-op.
+   * The incremental form of `setInterest`, O(changed keys): start following `addVifs`/`addVms`/
+   * `addBridges`, forget `removeVifs`/`removeVms`/`removeBridges`. Adding a key already followed, or
+   * removing one not followed, is a no-op.
    */
   changeInterest(delta: XapiInterestDelta): void {
     const change = emptyChange();
     this.applyInterestDelta(this.interestVifs, delta.addVifs, delta.removeVifs, this.queuedVifs, this.cache.vifs, change.vifs, this.vifHeld);
     this.applyInterestDelta(this.interestVms, delta.addVms, delta.removeVms, this.queuedVms, this.cache.vms, change.vms, this.vmHeld);
+    this.applyInterestDelta(this.interestBridges, delta.addBridges ?? [], delta.removeBridges ?? [], this.queuedBridges, this.cache.networks, change.networks, notHeld);
     this.emitChange(change);
     if (this.lookupsQueued) this.scheduleLookup();
   }
 
-  /** Drops every VIF/VM lookup (back to `pending`) and refetches everything (`flush-cache`). */
+  /** Drops every VIF/VM/network lookup (back to `pending`) and refetches everything (`flush-cache`). */
   flushCache(): void {
     const change = emptyChange();
     for (const uuid of this.interestVifs) this.cache.vifs.set(uuid, isUuid(uuid) ? LOOKUP.pending : LOOKUP.absent, change.vifs);
     for (const uuid of this.interestVms) this.cache.vms.set(uuid, isUuid(uuid) ? LOOKUP.pending : LOOKUP.absent, change.vms);
+    for (const bridge of this.interestBridges) this.cache.networks.set(bridge, isFilterableBridgeName(bridge) ? LOOKUP.pending : LOOKUP.absent, change.networks);
     this.emitChange(change);
     this.requestResync();
   }
@@ -234,7 +260,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     old: ReadonlySet<string>,
     next: ReadonlySet<string>,
     queue: Set<string>,
-    table: ObjectTable<VifRecord> | ObjectTable<VmRecord>,
+    table: LookupTable,
     changed: Set<string>,
     held: (uuid: string) => boolean,
   ): void {
@@ -253,7 +279,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     add: Iterable<string>,
     remove: Iterable<string>,
     queue: Set<string>,
-    table: ObjectTable<VifRecord> | ObjectTable<VmRecord>,
+    table: LookupTable,
     changed: Set<string>,
     held: (uuid: string) => boolean,
   ): void {
@@ -281,14 +307,14 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   };
 
   /**
-   * A newly followed uuid: pending and queued for the next batch (unknown while XAPI is down), unless
+   * A newly followed key: pending and queued for the next batch (unknown while XAPI is down), unless
    * its record is already known and followed by events (a placed VM's, fetched ahead of its port).
    */
-  private admit(uuid: string, queue: Set<string>, table: ObjectTable<VifRecord> | ObjectTable<VmRecord>, changed: Set<string>): void {
+  private admit(uuid: string, queue: Set<string>, table: LookupTable, changed: Set<string>): void {
     const known = table.get(uuid);
     if (known.state === 'known' && !known.deleted) return;
-    if (!isUuid(uuid)) {
-      // Not a UUID: XAPI could only answer UUID_INVALID, and the filter language cannot carry it.
+    if (!table.askable(uuid)) {
+      // Not a UUID (or a bridge name a filter cannot carry): the filter language has no escapes.
       table.set(uuid, LOOKUP.absent, changed);
       return;
     }
@@ -332,28 +358,32 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const generationBefore = this.syncedGeneration;
     const vifs = this.queuedVifs;
     const vms = this.queuedVms;
+    const bridges = this.queuedBridges;
     const vmRefs = this.queuedVmRefs;
     const vifRefs = this.queuedVifRefs;
     const askScheduled = this.askScheduled;
     this.queuedVifs = new Set();
     this.queuedVms = new Set();
+    this.queuedBridges = new Set();
     this.queuedVmRefs = new Set();
     this.queuedVifRefs = new Set();
     this.askScheduled = false;
-    this.uuidLookupsInFlight = vifs.size > 0 || vms.size > 0;
+    this.keyLookupsInFlight = vifs.size > 0 || vms.size > 0 || bridges.size > 0;
     const options = { batchSize: this.o.lookupBatchSize ?? DEFAULT_LOOKUP_BATCH_SIZE, signal, retries: 1 };
     try {
-      const [vifRecords, vmRecords, anticipated] = await Promise.all([
+      const [vifRecords, vmRecords, networkRecords, anticipated] = await Promise.all([
         vifs.size > 0 ? lookupVifsByUuid(this.o.caller, vifs, options) : new Map<string, VifRecord>(),
         vms.size > 0 ? lookupVmsByUuid(this.o.caller, vms, options) : new Map<string, VmRecord>(),
+        bridges.size > 0 ? lookupNetworksByBridge(this.o.caller, bridges, options) : new Map<string, NetworkRecord>(),
         this.anticipate(vmRefs, vifRefs, askScheduled, options),
       ]);
       const change = emptyChange();
       this.applyLookups(vifs, vifRecords, this.interestVifs, this.cache.vifs, change.vifs);
       this.applyLookups(vms, vmRecords, this.interestVms, this.cache.vms, change.vms);
+      this.applyNetworkLookups(bridges, networkRecords, change);
       this.applyAnticipated(anticipated, change);
       this.emitChange(change);
-      const fetched = vifRecords.size + vmRecords.size + anticipated.vifs.length + anticipated.vms.length;
+      const fetched = vifRecords.size + vmRecords.size + networkRecords.size + anticipated.vifs.length + anticipated.vms.length;
       if (this.syncedGeneration === generationBefore && fetched > 0) this.rewindTo(tokenBefore);
       this.resubscribeIfGrown();
     } catch (err) {
@@ -362,10 +392,11 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
       const change = emptyChange();
       for (const uuid of vifs) if (this.cache.vifs.get(uuid).state === 'pending') this.cache.vifs.set(uuid, LOOKUP.unknown, change.vifs);
       for (const uuid of vms) if (this.cache.vms.get(uuid).state === 'pending') this.cache.vms.set(uuid, LOOKUP.unknown, change.vms);
+      for (const bridge of bridges) if (this.cache.networks.get(bridge).state === 'pending') this.cache.networks.set(bridge, LOOKUP.unknown, change.networks);
       this.emitChange(change);
       this.requestResync();
     } finally {
-      this.uuidLookupsInFlight = false;
+      this.keyLookupsInFlight = false;
     }
   }
 
@@ -481,18 +512,42 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   }
 
   /**
-   * Per-object `vif/<ref>` and `vm/<ref>` subscriptions keep event traffic proportional to this host's
-   * objects; the list is resent with every `event.from`, though, and past ~4000 refs an XML-RPC request
-   * exceeds XAPI's 300 KiB cap (XAPI_REQUEST_TOO_LARGE). Beyond `MAX_OBJECT_SUBSCRIPTIONS` live objects
-   * the watcher subscribes to the whole `vif` and `vm` classes instead; events for objects it does not
-   * follow are ignored (`applyObjectEventTo`).
+   * Found → known; missing → absent, even if known before: a deleted network leaves no record behind.
+   * Every name asked is reported changed, even when its answer is the same: a name asked again
+   * (`requeueBridges`) was not pending, and `lookupsOutstanding` promises a change at the end.
+   */
+  private applyNetworkLookups(asked: Iterable<string>, found: ReadonlyMap<string, NetworkRecord>, change: XapiChange): void {
+    for (const bridge of asked) {
+      const stale = this.staleBridges.delete(bridge);
+      if (!this.interestBridges.has(bridge)) continue;
+      const record = found.get(bridge);
+      this.cache.networks.set(bridge, record !== undefined ? { state: 'known', record, deleted: false } : LOOKUP.absent, change.networks);
+      change.networks.add(bridge);
+      if (record === undefined && stale) this.queuedBridges.add(bridge);
+    }
+  }
+
+  /** Looks up again, without dropping their current state, the bridge names of interest that `which` selects. */
+  private requeueBridges(which: (bridge: string) => boolean): void {
+    for (const bridge of this.interestBridges) if (isFilterableBridgeName(bridge) && which(bridge)) this.queuedBridges.add(bridge);
+    if (this.queuedBridges.size > 0) this.scheduleLookup();
+  }
+
+  /**
+   * Per-object `vif/<ref>`, `vm/<ref>` and `network/<ref>` subscriptions keep event traffic proportional
+   * to this host's objects; the list is resent with every `event.from`, though, and past ~4000 refs an
+   * XML-RPC request exceeds XAPI's 300 KiB cap (XAPI_REQUEST_TOO_LARGE). Beyond
+   * `MAX_OBJECT_SUBSCRIPTIONS` live objects the watcher subscribes to the whole `vif`, `vm` and
+   * `network` classes instead; events for objects it does not follow are ignored (`applyObjectEventTo`,
+   * `applyNetworkEvent`). Networks created later are noticed through `valid_ref_counts`, not events.
    */
   private subscriptions(): string[] {
-    const base = ['pool', this.hostRef !== undefined ? `host/${this.hostRef}` : 'host', 'network'];
+    const base = ['pool', this.hostRef !== undefined ? `host/${this.hostRef}` : 'host'];
     const vifs = this.cache.vifs.liveRefs();
     const vms = this.cache.vms.liveRefs();
-    if (vifs.length + vms.length > MAX_OBJECT_SUBSCRIPTIONS) return [...base, 'vif', 'vm'];
-    return [...base, ...vifs.map((r) => `vif/${r}`), ...vms.map((r) => `vm/${r}`)];
+    const networks = this.cache.networks.liveRefs();
+    if (vifs.length + vms.length + networks.length > MAX_OBJECT_SUBSCRIPTIONS) return [...base, 'network', 'vif', 'vm'];
+    return [...base, ...networks.map((r) => `network/${r}`), ...vifs.map((r) => `vif/${r}`), ...vms.map((r) => `vm/${r}`)];
   }
 
   /**
@@ -561,8 +616,11 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const change = emptyChange();
     for (const uuid of this.cache.vifs.uuids()) if (this.cache.vifs.get(uuid).state === 'pending') this.cache.vifs.set(uuid, LOOKUP.unknown, change.vifs);
     for (const uuid of this.cache.vms.uuids()) if (this.cache.vms.get(uuid).state === 'pending') this.cache.vms.set(uuid, LOOKUP.unknown, change.vms);
+    for (const bridge of this.cache.networks.uuids()) if (this.cache.networks.get(bridge).state === 'pending') this.cache.networks.set(bridge, LOOKUP.unknown, change.networks);
     this.queuedVifs.clear();
     this.queuedVms.clear();
+    this.queuedBridges.clear();
+    this.staleBridges.clear();
     this.emitChange(change);
   }
 
@@ -577,13 +635,18 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const generation = caller.generation;
     const { host, placement } = await fetchThisHost(caller, opts);
     const pool = await getPool(caller, opts);
-    const networks = await getNetworks(caller, opts);
     const vifUuids = [...this.interestVifs].filter(isUuid);
     const vmUuids = [...this.interestVms].filter(isUuid);
+    const bridgeNames = [...this.interestBridges].filter(isFilterableBridgeName);
     for (const u of vifUuids) this.queuedVifs.delete(u);
     for (const u of vmUuids) this.queuedVms.delete(u);
+    for (const b of bridgeNames) this.queuedBridges.delete(b);
     const batch = { ...opts, batchSize: this.o.lookupBatchSize ?? DEFAULT_LOOKUP_BATCH_SIZE };
-    const [vifs, vms] = await Promise.all([lookupVifsByUuid(caller, vifUuids, batch), lookupVmsByUuid(caller, vmUuids, batch)]);
+    const [vifs, vms, networks] = await Promise.all([
+      lookupVifsByUuid(caller, vifUuids, batch),
+      lookupVmsByUuid(caller, vmUuids, batch),
+      lookupNetworksByBridge(caller, bridgeNames, batch),
+    ]);
 
     const change = emptyChange();
     this.hostRef = host.ref;
@@ -594,11 +657,12 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     this.dropUnreferenced();
     this.cache.setHost(host, change);
     this.cache.setPool(pool, change);
-    this.cache.replaceNetworks(networks.byRef.values(), change);
     this.applyLookups(vifUuids, vifs, this.interestVifs, this.cache.vifs, change.vifs);
     this.applyLookups(vmUuids, vms, this.interestVms, this.cache.vms, change.vms);
+    this.applyNetworkLookups(bridgeNames, networks, change);
+    this.networkCount = undefined;
     this.syncedGeneration = generation;
-    this.o.logger.debug({ vifs: vifs.size, vms: vms.size, networks: networks.byRef.size }, 'XAPI snapshot fetched');
+    this.o.logger.debug({ vifs: vifs.size, vms: vms.size, networks: networks.size }, 'XAPI snapshot fetched');
     this.emitChange(change);
   }
 
@@ -661,6 +725,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
       return;
     }
     if (this.rewoundToken === undefined) this.token = token;
+    this.noteNetworkCount(asStruct(batch?.valid_ref_counts)?.network);
     const change = emptyChange();
     for (const raw of events as readonly XapiValue[]) {
       const ev = parseEvent(raw);
@@ -677,6 +742,25 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     this.emitChange(change);
   }
 
+  /**
+   * Networks are followed per ref, so the creation of a network for a bridge name whose lookup said
+   * absent raises no event. `valid_ref_counts` counts every table's rows, subscribed or not
+   * (reference §5.1): when the network count moves, the names whose lookup said absent are looked up
+   * again, and so are those whose lookup is in flight if it answers absent, since it may have run
+   * before the creation. The first answer after a sync has nothing to compare with, and the sync's
+   * lookup may predate a creation, so it counts as a move. A creation and a deletion between two
+   * answers cancel out; the periodic resync catches that.
+   */
+  private noteNetworkCount(count: XapiValue | undefined): void {
+    const n = typeof count === 'number' ? count : typeof count === 'string' ? Number(count) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n === this.networkCount) return;
+    this.networkCount = n;
+    for (const bridge of this.interestBridges) {
+      if (this.cache.networks.get(bridge).state === 'pending' && !this.queuedBridges.has(bridge)) this.staleBridges.add(bridge);
+    }
+    this.requeueBridges((bridge) => this.cache.networks.get(bridge).state === 'absent');
+  }
+
   private applyEvent(ev: EventRecord, change: XapiChange): void {
     const del = ev.operation === 'del';
     if (!del && ev.snapshot === undefined) return;
@@ -689,8 +773,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
         if (!del && this.placement.holds(ev.ref)) this.observeVmVifs(parseVmVifRefs(ev.ref, ev.snapshot ?? null));
         return;
       case 'network':
-        if (del) this.cache.deleteNetwork(ev.ref, change);
-        else this.cache.upsertNetwork(parseNetwork(ev.ref, ev.snapshot ?? null), change);
+        this.applyNetworkEvent(ev, change);
         return;
       case 'pool':
         if (!del) this.cache.setPool(parsePool(ev.ref, ev.snapshot ?? null), change);
@@ -704,7 +787,29 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
         return;
     }
   }
+
+  /** A followed network: its new record, or `absent` once deleted (no tombstone, unlike VIFs and VMs). */
+  private applyNetworkEvent(ev: EventRecord, change: XapiChange): void {
+    const networks = this.cache.networks;
+    const bridge = networks.uuidOf(ev.ref);
+    if (bridge === undefined) return;
+    if (ev.operation === 'del') {
+      networks.set(bridge, LOOKUP.absent, change.networks);
+      return;
+    }
+    const record = parseNetwork(ev.ref, ev.snapshot ?? null);
+    if (record.bridge === bridge) {
+      networks.set(bridge, { state: 'known', record, deleted: false }, change.networks);
+      return;
+    }
+    // `bridge` is read-only in XAPI (reference §6), so this is not expected: both names are asked again.
+    networks.set(bridge, LOOKUP.absent, change.networks);
+    this.requeueBridges((b) => b === bridge || b === record.bridge);
+  }
 }
+
+/** A per-key lookup table of the cache (the watcher treats them alike). */
+type LookupTable = ObjectTable<VifRecord> | ObjectTable<VmRecord> | ObjectTable<NetworkRecord>;
 
 /** Per DESIGN §2 a deleted object keeps its last record (marked deleted) while still of interest. */
 function applyObjectEventTo<R extends { readonly ref: string; readonly uuid: string }>(

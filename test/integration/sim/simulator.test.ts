@@ -86,6 +86,32 @@ describe.each(codecs)('%s', (_name, codec) => {
     expect(Object.values(nets).map((n) => n.bridge)).toStrictEqual(['xenbr1']);
   });
 
+  it('get_all_where answers the refs the expression selects, for every class; field getters answer as get_record', async () => {
+    const s = await login();
+    const xenbr0 = sim.state.resolve('network', 'xenbr0');
+    const xenbr1 = sim.state.resolve('network', 'xenbr1');
+    const refs = async (cls: string, e: string): Promise<string[]> => ((await rpc(`${cls}.get_all_where`, [s, e])) as string[]).slice().sort();
+    expect(await refs('network', 'field "bridge"="xenbr1"')).toStrictEqual([xenbr1.ref]);
+    expect(await refs('network', 'field "bridge"="xenbr0" or field "bridge"="xenbr1" or field "bridge"="nope"')).toStrictEqual([xenbr0.ref, xenbr1.ref].sort());
+    expect(await refs('network', 'field "bridge"="nope"')).toStrictEqual([]);
+    expect(await refs('VM', 'field "is_control_domain"="true"')).toHaveLength(2);
+    expect(await refs('VIF', `field "uuid"="${sim.localVifs()[0]!.vifUuid}"`)).toStrictEqual([sim.state.findByUuid('VIF', sim.localVifs()[0]!.vifUuid)!.ref]);
+    expect(await refs('host', 'true')).toHaveLength(2);
+    expect(await refs('pool', 'true')).toHaveLength(1);
+    expect(await failure(rpc('network.get_all_where', [s, 'field "bridge"="a" or']))).toMatchObject({ code: 'INVALID_VALUE' });
+    expect(await failure(rpc('network.get_all_where', [s]))).toMatchObject({ code: 'MESSAGE_PARAMETER_COUNT_MISMATCH', params: ['network.get_all_where', '2', '1'] });
+
+    const record = (await rpc('network.get_record', [s, xenbr0.ref])) as XapiStruct;
+    expect(await rpc('network.get_uuid', [s, xenbr0.ref])).toStrictEqual(record.uuid);
+    expect(await rpc('network.get_bridge', [s, xenbr0.ref])).toStrictEqual('xenbr0');
+    expect(await rpc('network.get_other_config', [s, xenbr0.ref])).toStrictEqual(record.other_config);
+    expect(await rpc('network.get_other_config', [s, xenbr0.ref])).toStrictEqual({ 'nicira-bridge-id': 'br-custom' });
+    expect(await rpc('network.get_VIFs', [s, xenbr0.ref])).toStrictEqual(record.VIFs);
+    for (const getter of ['get_uuid', 'get_bridge', 'get_other_config']) {
+      expect(await failure(rpc(`network.${getter}`, [s, 'OpaqueRef:gone']))).toMatchObject({ code: 'HANDLE_INVALID', params: ['network', 'OpaqueRef:gone'] });
+    }
+  });
+
   it('other_config: add (MAP_DUPLICATE_KEY), remove, set, get', async () => {
     const s = await login();
     const net = (await rpc('network.get_by_uuid', [s, sim.state.resolve('network', 'xenbr1').uuid])) as string;

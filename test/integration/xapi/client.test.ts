@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../../src/sim/index.js';
 import type { XapiChange } from '../../../src/xapi/cache.js';
 import { createXapiClient, type XapiClient } from '../../../src/xapi/client.js';
-import { getNetworks, getThisHost, lookupVifsByUuid } from '../../../src/xapi/lookups.js';
+import { getThisHost, lookupNetworksByBridge, lookupVifsByUuid } from '../../../src/xapi/lookups.js';
 
 const logger = pino({ level: 'silent' });
 const FAST_BACKOFF = { initialMs: 20, maxMs: 100, factor: 2, jitter: 0 };
@@ -75,7 +75,7 @@ describe.each(combos)('XAPI client against the simulator (%s over %s)', (protoco
     const { session } = client();
     const host = await getThisHost(session);
     expect(host.uuid).toBe(sim.thisHost.uuid);
-    expect((await getNetworks(session)).byBridge.has('xenbr0')).toBe(true);
+    expect((await lookupNetworksByBridge(session, ['xenbr0'])).get('xenbr0')?.uuid).toBe(sim.state.resolve('network', 'xenbr0').uuid);
     const local = sim.localVifs();
     expect(local.length).toBe(4);
     const found = await lookupVifsByUuid(session, [...local.map((v) => v.vifUuid), '00000000-0000-4000-8000-000000000000']);
@@ -116,13 +116,13 @@ describe.each(combos)('XAPI client against the simulator (%s over %s)', (protoco
     const local = sim.localVifs();
     const [first, second] = local;
     if (first === undefined || second === undefined) throw new Error('fixture has too few VIFs');
-    c.watcher.setInterest({ vifs: [first.vifUuid], vms: [first.vmUuid, '00000000-0000-4000-8000-0000000000ff'] });
+    c.watcher.setInterest({ vifs: [first.vifUuid], vms: [first.vmUuid, '00000000-0000-4000-8000-0000000000ff'], bridges: ['xenbr0'] });
     expect(c.watcher.cache.vif(first.vifUuid).state).toBe('pending');
     c.start();
     await waitFor(() => c.watcher.phase === 'live' && c.watcher.cache.vif(first.vifUuid).state === 'known');
     expect(c.watcher.cache.vm('00000000-0000-4000-8000-0000000000ff').state).toBe('absent');
     expect(c.watcher.cache.host?.uuid).toBe(sim.thisHost.uuid);
-    expect(c.watcher.cache.networkByBridge('xenbr0')).toBeDefined();
+    expect(c.watcher.cache.networkByBridge('xenbr0').state).toBe('known');
 
     // Let the long-poll settle, then change a subscribed object.
     await new Promise((r) => setTimeout(r, 30));
@@ -136,7 +136,7 @@ describe.each(combos)('XAPI client against the simulator (%s over %s)', (protoco
 
     // Interest growth: the new VIF is looked up and then followed by the long-poll.
     const polls = sim.counters.calls['event.from'] ?? 0;
-    c.watcher.setInterest({ vifs: [first.vifUuid, second.vifUuid], vms: [first.vmUuid] });
+    c.watcher.setInterest({ vifs: [first.vifUuid, second.vifUuid], vms: [first.vmUuid], bridges: ['xenbr0'] });
     await waitFor(() => c.watcher.cache.vif(second.vifUuid).state === 'known');
     await waitFor(() => (sim.counters.calls['event.from'] ?? 0) > polls);
     await new Promise((r) => setTimeout(r, 30));
@@ -144,11 +144,12 @@ describe.each(combos)('XAPI client against the simulator (%s over %s)', (protoco
     sim.state.setOtherConfig('VIF', second.vifUuid, { 'nicira-iface-id': 'other' });
     await secondChanged;
 
-    // Network changes (class subscription).
-    const netChanged = nextChange(c, (ch) => ch.networks.size > 0);
+    // Network changes (subscription to the followed network).
+    const netChanged = nextChange(c, (ch) => ch.networks.has('xenbr0'));
     sim.state.setOtherConfig('network', 'xenbr0', { 'nicira-bridge-id': 'b0' });
     await netChanged;
-    expect(c.watcher.cache.networkByBridge('xenbr0')?.otherConfig['nicira-bridge-id']).toBe('b0');
+    const net = c.watcher.cache.networkByBridge('xenbr0');
+    expect(net.state === 'known' && net.record.otherConfig['nicira-bridge-id']).toBe('b0');
 
     // Deletion keeps the last record, marked deleted (DESIGN §2).
     const deleted = nextChange(c, (ch) => ch.vifs.has(first.vifUuid));
@@ -163,13 +164,13 @@ describe.each(combos)('XAPI client against the simulator (%s over %s)', (protoco
     const c = client();
     const [first, second] = sim.localVifs();
     if (first === undefined || second === undefined) throw new Error('fixture has too few VIFs');
-    c.watcher.setInterest({ vifs: [first.vifUuid], vms: [] });
+    c.watcher.setInterest({ vifs: [first.vifUuid], vms: [], bridges: [] });
     c.start();
     await waitFor(() => c.watcher.phase === 'live' && c.watcher.cache.vif(first.vifUuid).state === 'known');
     await sim.faults.set({ down: true });
     await waitFor(() => c.watcher.phase === 'down');
     expect(c.session.valid).toBe(false);
-    c.watcher.setInterest({ vifs: [first.vifUuid, second.vifUuid], vms: [] });
+    c.watcher.setInterest({ vifs: [first.vifUuid, second.vifUuid], vms: [], bridges: [] });
     expect(c.watcher.cache.vif(second.vifUuid).state).toBe('unknown');
     expect(c.watcher.cache.vif(first.vifUuid).state).toBe('known');
     await sim.faults.set({ down: false });
@@ -196,7 +197,7 @@ describe('watcher at scale', () => {
     try {
       c.start();
       // Many small setInterest calls, as OVSDB rows arrive, coalesce into batches.
-      for (let i = 0; i < vifs.length; i += 50) c.watcher.setInterest({ vifs: vifs.slice(0, i + 50), vms });
+      for (let i = 0; i < vifs.length; i += 50) c.watcher.setInterest({ vifs: vifs.slice(0, i + 50), vms, bridges: [] });
       await waitFor(() => vifs.every((u) => c.watcher.cache.vif(u).state === 'known') && vms.every((u) => c.watcher.cache.vm(u).state === 'known'), 10_000);
       await new Promise((r) => setTimeout(r, 100));
       const calls = sim.counters.calls;

@@ -1,8 +1,21 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { XapiValue } from '../../../src/xapi/codec/types.js';
+import { parseWhere, type WhereExpr } from '../../../src/sim/where.js';
 import { XapiError } from '../../../src/xapi/errors.js';
-import { buildUuidFilters, getNetworks, getThisHost, isRef, isUuid, lookupVifsByRef, lookupVifsByUuid, lookupVifsOfVms, lookupVmsScheduledOn } from '../../../src/xapi/lookups.js';
+import {
+  buildBridgeFilters,
+  buildUuidFilters,
+  getThisHost,
+  isFilterableBridgeName,
+  isRef,
+  isUuid,
+  lookupNetworksByBridge,
+  lookupVifsByRef,
+  lookupVifsByUuid,
+  lookupVifsOfVms,
+  lookupVmsScheduledOn,
+} from '../../../src/xapi/lookups.js';
 import type { XapiCaller } from '../../../src/xapi/session.js';
 
 const uuid = (i: number): string => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
@@ -79,20 +92,153 @@ describe('lookups', () => {
     await expect(lookupVifsByUuid(caller, [uuid(1)])).rejects.toMatchObject({ code: 'INVALID_VALUE' });
   });
 
-  it('finds this host through get_this_host(session, session) and indexes networks by bridge', async () => {
+  it('finds this host through get_this_host(session, session)', async () => {
     const caller = scripted((method, params): XapiValue => {
+      expect(method === 'session.get_this_host' || method === 'host.get_record').toBe(true);
       if (method === 'session.get_this_host') {
         expect(params).toEqual(['SELF', 'SELF']);
         return 'OpaqueRef:h';
       }
-      if (method === 'host.get_record') return { uuid: 'hu', hostname: 'h', software_version: {}, other_config: {} };
-      return { N1: { uuid: 'n1', bridge: 'xenbr0', other_config: {} }, N2: { uuid: 'n2', bridge: '', other_config: {} } };
+      return { uuid: 'hu', hostname: 'h', software_version: {}, other_config: {} };
     });
     expect((await getThisHost(caller)).uuid).toBe('hu');
-    const nets = await getNetworks(caller);
-    expect(nets.byRef.size).toBe(2);
-    expect(nets.byBridge.get('xenbr0')?.uuid).toBe('n1');
-    expect(nets.byBridge.size).toBe(1);
+  });
+});
+
+/** Any code point, with the characters that matter to the filter grammar made frequent. */
+const NAME_UNIT = fc.oneof(fc.constantFrom('"', '\\', '=', ' ', '(', 'o', 'r', '\u0000', '\ud800', '\udc00'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }));
+
+describe('buildBridgeFilters', () => {
+  it('builds one or-expression per chunk of distinct names', () => {
+    expect(buildBridgeFilters(['xenbr0', 'xapi1', 'xenbr0', 'br-ex.10'], 2)).toEqual([
+      'field "bridge"="xenbr0" or field "bridge"="xapi1"',
+      'field "bridge"="br-ex.10"',
+    ]);
+    expect(buildBridgeFilters([], 2)).toEqual([]);
+    expect(() => buildBridgeFilters(['xenbr0'], 0)).toThrow(RangeError);
+  });
+
+  it('leaves out names that could end or escape the literal, or match networks without a bridge', () => {
+    const hostile = ['', 'a"b', 'x" or true or "', 'back\\slash', 'tab\tname', 'nul\u0000', 'del\u007f', 'lone\ud800'];
+    for (const name of hostile) expect(isFilterableBridgeName(name)).toBe(false);
+    expect(buildBridgeFilters([...hostile, 'xenbr0'], 10)).toEqual(['field "bridge"="xenbr0"']);
+    for (const name of ['xenbr0', 'xapi12', 'br-int', 'ovs_sys:1', 'vlan 5', 'ünï😀', "it's", '(x)=y']) expect(isFilterableBridgeName(name)).toBe(true);
+  });
+
+  it('every accepted name is one literal that the filter grammar reads back unchanged', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ unit: NAME_UNIT, maxLength: 8 }), { maxLength: 30 }), fc.integer({ min: 1, max: 7 }), (names, size) => {
+        const accepted = names.filter(isFilterableBridgeName);
+        const filters = buildBridgeFilters(names, size);
+        expect(filters.length).toBe(Math.ceil(accepted.length / size));
+        // Parsed as XAPI's lexer would (the simulator's parser has its no-escape literals).
+        const seen = filters.flatMap((f) => bridgeLiterals(parseWhere(f)));
+        expect(seen.sort()).toEqual([...accepted].sort());
+      }),
+    );
+  });
+});
+
+/** The literals of an or-chain of `field "bridge"="…"` terms; anything else fails the test. */
+function bridgeLiterals(e: WhereExpr): string[] {
+  if (e.kind === 'or') return [...bridgeLiterals(e.left), ...bridgeLiterals(e.right)];
+  if (e.kind === 'eq' && e.left.kind === 'field' && e.left.name === 'bridge' && e.right.kind === 'literal') return [e.right.text];
+  throw new Error(`unexpected filter term ${JSON.stringify(e)}`);
+}
+
+/** A scripted XAPI with networks `{ref: {uuid, bridge, other_config}}` answering get_all_where and the getters. */
+function networkXapi(networks: Record<string, { uuid: string; bridge: string; other_config: Record<string, string> }>, hooks: { beforeGetter?: (ref: string) => void } = {}) {
+  return scripted((method, params): XapiValue => {
+    if (method === 'network.get_all_where') {
+      const wanted = new Set([...(params[0] as string).matchAll(/field "bridge"="([^"]*)"/g)].map((m) => m[1]));
+      return Object.entries(networks)
+        .filter(([, n]) => wanted.has(n.bridge))
+        .map(([ref]) => ref);
+    }
+    const m = /^network\.get_(uuid|bridge|other_config)$/.exec(method);
+    if (m === null) throw new Error(`unexpected call ${method}`);
+    const ref = params[0] as string;
+    hooks.beforeGetter?.(ref);
+    const n = networks[ref];
+    if (n === undefined) throw new XapiError('HANDLE_INVALID', ['network', ref], method);
+    return n[m[1] as 'uuid' | 'bridge' | 'other_config'];
+  });
+}
+
+describe('lookupNetworksByBridge', () => {
+  const N = (i: number): { uuid: string; bridge: string; other_config: Record<string, string> } => ({
+    uuid: uuid(i),
+    bridge: `xenbr${i}`,
+    other_config: i === 1 ? { 'nicira-bridge-id': 'b1' } : {},
+  });
+
+  it('asks for refs by bridge name, then reads only uuid, bridge and other_config of each', async () => {
+    const caller = networkXapi({ 'OpaqueRef:n0': N(0), 'OpaqueRef:n1': N(1), 'OpaqueRef:n2': N(2) });
+    const found = await lookupNetworksByBridge(caller, ['xenbr1', 'xenbr2', 'xenbr9']);
+    expect([...found.keys()].sort()).toEqual(['xenbr1', 'xenbr2']);
+    expect(found.get('xenbr1')).toEqual({ ref: 'OpaqueRef:n1', uuid: uuid(1), bridge: 'xenbr1', otherConfig: { 'nicira-bridge-id': 'b1' } });
+    expect(caller.calls.filter((c) => c === 'network.get_all_where')).toHaveLength(1);
+    expect(new Set(caller.calls)).toEqual(new Set(['network.get_all_where', 'network.get_uuid', 'network.get_bridge', 'network.get_other_config']));
+    expect(caller.calls).toHaveLength(1 + 2 * 3);
+  });
+
+  it('batches names: ceil(n / batch) get_all_where calls; unfilterable names cost nothing', async () => {
+    const nets = Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`OpaqueRef:n${i}`, N(i)]));
+    const caller = networkXapi(nets);
+    const found = await lookupNetworksByBridge(caller, [...Array.from({ length: 25 }, (_, i) => `xenbr${i}`), 'bad"name', ''], { batchSize: 10 });
+    expect(found.size).toBe(25);
+    expect(caller.calls.filter((c) => c === 'network.get_all_where')).toHaveLength(3);
+
+    const none = networkXapi(nets);
+    expect((await lookupNetworksByBridge(none, ['bad"name', '', 'x\\y'])).size).toBe(0);
+    expect(none.calls).toEqual([]);
+  });
+
+  it('a network destroyed between the two calls (HANDLE_INVALID) is not found; the others are', async () => {
+    const nets: Record<string, ReturnType<typeof N>> = { 'OpaqueRef:n0': N(0), 'OpaqueRef:n1': N(1) };
+    const caller = networkXapi(nets, {
+      beforeGetter: (ref) => {
+        if (ref === 'OpaqueRef:n1') delete nets['OpaqueRef:n1'];
+      },
+    });
+    const found = await lookupNetworksByBridge(caller, ['xenbr0', 'xenbr1']);
+    expect([...found.keys()]).toEqual(['xenbr0']);
+  });
+
+  it('any other failure fails the lookup with the typed error', async () => {
+    const caller = scripted((method): XapiValue => {
+      if (method === 'network.get_all_where') return ['OpaqueRef:n0'];
+      if (method === 'network.get_bridge') throw new XapiError('SESSION_INVALID', ['s'], method);
+      return method === 'network.get_other_config' ? {} : 'u';
+    });
+    await expect(lookupNetworksByBridge(caller, ['xenbr0'])).rejects.toMatchObject({ code: 'SESSION_INVALID' });
+    const malformed = scripted(() => ({ not: 'an array' }));
+    await expect(lookupNetworksByBridge(malformed, ['xenbr0'])).rejects.toMatchObject({ code: 'XAPI_PROTOCOL' });
+  });
+
+  it('keeps at most a bounded number of field reads in flight', async () => {
+    const refs = Array.from({ length: 40 }, (_, i) => `OpaqueRef:n${i}`);
+    let inFlight = 0;
+    let peak = 0;
+    const caller: XapiCaller = {
+      generation: 1,
+      callOnSelf: () => Promise.reject(new Error('unused')),
+      call: async (method, params) => {
+        if (method === 'network.get_all_where') return refs;
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await new Promise((r) => setTimeout(r, 1));
+        inFlight--;
+        const i = refs.indexOf(params[0] as string);
+        if (method === 'network.get_uuid') return uuid(i);
+        if (method === 'network.get_bridge') return `xenbr${i}`;
+        return {};
+      },
+    };
+    const found = await lookupNetworksByBridge(caller, refs.map((_, i) => `xenbr${i}`));
+    expect(found.size).toBe(40);
+    expect(peak).toBeGreaterThan(3);
+    expect(peak).toBeLessThanOrEqual(12);
   });
 
   const vifRecord = (u: string, vm: string): XapiValue => ({ uuid: u, device: '0', MAC: 'm', VM: vm, network: 'OpaqueRef:n', other_config: {} });

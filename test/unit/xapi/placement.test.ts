@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { XapiValue } from '../../../src/xapi/codec/types.js';
 import { HostPlacementTracker } from '../../../src/xapi/placement.js';
 import { parseHostPlacement, parseVmVifRefs } from '../../../src/xapi/records.js';
 
@@ -64,7 +65,7 @@ describe('parseHostPlacement', () => {
     expect(parseHostPlacement('H', host)).toEqual({ residentVms: ['OpaqueRef:a'], placingTasks: ['OpaqueRef:t1', 'OpaqueRef:t3', 'OpaqueRef:t4'] });
   });
 
-  it.each([
+  it.each<{ name: string; host: XapiValue }>([
     { name: 'fields missing', host: { uuid: 'h' } },
     { name: 'resident_VMs not a set of refs', host: { uuid: 'h', resident_VMs: 'x', current_operations: 7 } },
     { name: 'a resident_VMs member not a string', host: { uuid: 'h', resident_VMs: [1], current_operations: { t: 2 } } },
