@@ -2,7 +2,7 @@ import { defineMember } from '../xapi/codec/safe-object.js';
 import type { XapiCall, XapiStruct, XapiValue } from '../xapi/codec/types.js';
 import type { IdSource } from './ids.js';
 import { SIM_CLASSES, SimStateError, type SimClass, type SimRow, type SimState } from './state.js';
-import { evalWhere, parseWhere, uuidDisjunction, WhereSyntaxError } from './where.js';
+import { evalWhere, whereFields, parseWhere, uuidDisjunction, WhereSyntaxError } from './where.js';
 
 /** An XAPI failure answer: `code` and string params, exactly as XAPI raises them. */
 export class SimFailure extends Error {
@@ -292,7 +292,8 @@ export class SimApi {
     }
     const uuids = uuidDisjunction(expr);
     if (uuids !== undefined) return [...uuids].map((u) => state.findByUuid(cls, u)).filter((r) => r !== undefined);
-    return state.all(cls).filter((r) => evalWhere(expr, state.dbRow(r)));
+    const fields = whereFields(expr);
+    return state.all(cls).filter((r) => evalWhere(expr, state.dbRow(r, fields)));
   }
 
   private records(rows: readonly SimRow[]): XapiValue {

@@ -218,17 +218,25 @@ export class SimState {
   record(row: SimRow): XapiStruct {
     const out: Record<string, XapiValue> = { ...row.fields };
     for (const f of INTERNAL_FIELDS[row.cls] ?? []) Reflect.deleteProperty(out, f);
-    if (row.cls === 'VM') out.VIFs = this.all('VIF').filter((v) => v.fields.VM === row.ref).map((v) => v.ref);
-    if (row.cls === 'network') out.VIFs = this.all('VIF').filter((v) => v.fields.network === row.ref).map((v) => v.ref);
-    if (row.cls === 'host') out.resident_VMs = this.all('VM').filter((v) => v.fields.resident_on === row.ref).map((v) => v.ref);
+    this.addDerived(row, out);
     return out;
   }
 
-  /** The row as a `get_all_records_where` filter sees it: the record plus internal-only columns. */
-  dbRow(row: SimRow): XapiStruct {
-    const out: Record<string, XapiValue> = this.record(row);
-    for (const f of INTERNAL_FIELDS[row.cls] ?? []) if (Object.hasOwn(row.fields, f)) out[f] = row.fields[f] ?? '';
+  /**
+   * The row as a `get_all_records_where` filter sees it: stored columns, internal-only ones included.
+   * The derived ref sets cost a scan of another class each, so only the `fields` a filter reads are
+   * derived (XAPI stores them; the simulator must not dominate a benchmark at pool scale).
+   */
+  dbRow(row: SimRow, fields: ReadonlySet<string>): XapiStruct {
+    const out: Record<string, XapiValue> = { ...row.fields };
+    if (fields.has('VIFs') || fields.has('resident_VMs')) this.addDerived(row, out);
     return out;
+  }
+
+  private addDerived(row: SimRow, out: Record<string, XapiValue>): void {
+    if (row.cls === 'VM') out.VIFs = this.all('VIF').filter((v) => v.fields.VM === row.ref).map((v) => v.ref);
+    if (row.cls === 'network') out.VIFs = this.all('VIF').filter((v) => v.fields.network === row.ref).map((v) => v.ref);
+    if (row.cls === 'host') out.resident_VMs = this.all('VM').filter((v) => v.fields.resident_on === row.ref).map((v) => v.ref);
   }
 
   // ------------------------------------------------------------------ mutations

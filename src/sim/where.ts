@@ -157,6 +157,26 @@ export function uuidDisjunction(e: WhereExpr): Set<string> | undefined {
   return walk(e) ? out : undefined;
 }
 
+/** The field names an expression reads (DB column names, `__` joining namespaces). */
+export function whereFields(e: WhereExpr): Set<string> {
+  const out = new Set<string>();
+  const value = (v: WhereValue): void => {
+    if (v.kind === 'field') out.add(v.name).add(v.name.replace(/__/g, '_'));
+  };
+  const walk = (x: WhereExpr): void => {
+    if (x.kind === 'eq') {
+      value(x.left);
+      value(x.right);
+    } else if (x.kind === 'not') walk(x.expr);
+    else if (x.kind === 'and' || x.kind === 'or') {
+      walk(x.left);
+      walk(x.right);
+    }
+  };
+  walk(e);
+  return out;
+}
+
 export function evalWhere(e: WhereExpr, record: Readonly<Record<string, XapiValue>>): boolean {
   const val = (v: WhereValue): string => (v.kind === 'literal' ? v.text : dbString(column(record, v.name)));
   switch (e.kind) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createIdSource, NULL_REF } from '../../../src/sim/ids.js';
 import { SimState } from '../../../src/sim/state.js';
-import { evalWhere, parseWhere } from '../../../src/sim/where.js';
+import { evalWhere, parseWhere, whereFields } from '../../../src/sim/where.js';
 
 function world(): { state: SimState; host: string; vm: string } {
   const state = new SimState(createIdSource(3));
@@ -25,13 +25,13 @@ describe('SimState: placing a VM on a host, as XAPI does it', () => {
     // Internal to XAPI: not in the record (nor in event snapshots), but a filter sees it.
     expect(state.record(vmRow)).not.toHaveProperty('scheduled_to_be_resident_on');
     const scheduledHere = parseWhere(`field "scheduled_to_be_resident_on"="${host}"`);
-    expect(evalWhere(scheduledHere, state.dbRow(vmRow))).toBe(true);
+    expect(evalWhere(scheduledHere, state.dbRow(vmRow, whereFields(scheduledHere)))).toBe(true);
 
     state.completeVmPlacement(vm, task, 5);
     expect(state.record(hostRow).resident_VMs).toEqual([vm]);
     expect(state.record(hostRow).current_operations).toEqual({});
     expect(state.record(vmRow)).toMatchObject({ resident_on: host, power_state: 'Running', domid: 5 });
-    expect(evalWhere(scheduledHere, state.dbRow(vmRow))).toBe(false);
+    expect(evalWhere(scheduledHere, state.dbRow(vmRow, whereFields(scheduledHere)))).toBe(false);
   });
 
   it('a failed placement clears the reservation and the operation, and the VM stays halted', () => {
@@ -39,7 +39,15 @@ describe('SimState: placing a VM on a host, as XAPI does it', () => {
     const task = state.beginVmPlacement(vm, host, 'vm_resume');
     state.abortVmPlacement(vm, task);
     expect(state.record(state.byRef('host', host)!).current_operations).toEqual({});
-    expect(state.dbRow(state.byRef('VM', vm)!)).toMatchObject({ scheduled_to_be_resident_on: NULL_REF, resident_on: NULL_REF, power_state: 'Halted' });
+    expect(state.dbRow(state.byRef('VM', vm)!, new Set())).toMatchObject({ scheduled_to_be_resident_on: NULL_REF, resident_on: NULL_REF, power_state: 'Halted' });
     expect(() => { state.completeVmPlacement(vm, task, 1); }).toThrow(/not being placed/);
+  });
+
+  it('derives the ref-set columns for a filter only when it reads them', () => {
+    const { state, vm } = world();
+    const row = state.byRef('VM', vm)!;
+    expect(state.dbRow(row, whereFields(parseWhere('field "name__label"="v"')))).not.toHaveProperty('VIFs');
+    const vif = state.all('VIF')[0]!.ref;
+    expect(evalWhere(parseWhere(`field "VIFs"="('${vif}')"`), state.dbRow(row, whereFields(parseWhere('field "VIFs"="x"'))))).toBe(true);
   });
 });
