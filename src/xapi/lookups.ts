@@ -213,36 +213,7 @@ const UNFILTERABLE_RE = /["\\\p{Cc}\p{Cs}]/u;
  * distinct names that pass `isFilterableBridgeName`; the others are dropped.
  */
 export function buildBridgeFilters(names: Iterable<string>, chunkSize = DEFAULT_LOOKUP_BATCH_SIZE): string[] {
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`lookup batch size must be a positive integer, got ${chunkSize}`);
-  const valid = [...new Set([...names].filter(isFilterableBridgeName))];
-  const filters: string[] = [];
-  for (let i = 0; i < valid.length; i += chunkSize) {
-    filters.push(
-      valid
-        .slice(i, i + chunkSize)
-        .map((b) => `field "bridge"="${b}"`)
-        .join(' or '),
-    );
-  }
-  return filters;
-}
-
-/** Runs `task` on every item, at most `limit` at once; the first failure stops further tasks and is thrown. */
-async function forEachBounded<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await task(item);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return buildFieldFilters('bridge', [...names].filter(isFilterableBridgeName), chunkSize);
 }
 
 /**
@@ -255,7 +226,7 @@ async function forEachBounded<T>(items: readonly T[], limit: number, task: (item
  */
 export async function lookupNetworksByBridge(caller: XapiCaller, names: Iterable<string>, options: LookupOptions = {}): Promise<Map<string, NetworkRecord>> {
   const refs = new Set<string>();
-  await forEachBounded(buildBridgeFilters(names, options.batchSize), LOOKUP_CONCURRENCY, async (filter) => {
+  await boundedEach(buildBridgeFilters(names, options.batchSize), async (filter) => {
     const answer = await caller.call('network.get_all_where', [filter], options);
     if (!Array.isArray(answer)) throw new XapiTransportError('XAPI_PROTOCOL', 'malformed network.get_all_where answer: not an array');
     for (const ref of answer as readonly XapiValue[]) refs.add(expectString(ref, 'network ref'));
@@ -263,7 +234,7 @@ export async function lookupNetworksByBridge(caller: XapiCaller, names: Iterable
   const out = new Map<string, NetworkRecord>();
   // One ref's three reads go out together: a bound of LOOKUP_CONCURRENCY refs keeps at most three
   // times that many calls (and connections) in flight.
-  await forEachBounded([...refs], LOOKUP_CONCURRENCY, async (ref) => {
+  await boundedEach([...refs], async (ref) => {
     const record = await readNetworkFields(caller, ref, options);
     if (record !== undefined && !out.has(record.bridge)) out.set(record.bridge, record);
   });
@@ -271,7 +242,7 @@ export async function lookupNetworksByBridge(caller: XapiCaller, names: Iterable
 }
 
 /** The fields the daemon uses, by their getters; `undefined` when XAPI says the ref is gone. */
-async function readNetworkFields(caller: XapiCaller, ref: string, options: SessionCallOptions): Promise<NetworkRecord | undefined> {
+export async function readNetworkFields(caller: XapiCaller, ref: string, options: SessionCallOptions): Promise<NetworkRecord | undefined> {
   const reads = await Promise.allSettled(NETWORK_FIELDS.map(async (field) => [field, await caller.call(`network.get_${field}`, [ref], options)] as const));
   const fields: Record<string, XapiValue> = {};
   let gone = false;

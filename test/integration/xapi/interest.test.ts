@@ -1,17 +1,7 @@
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startSimulator, type Simulator } from '../../../src/sim/index.js';
-import { createXapiClient, type XapiClient } from '../../../src/xapi/client.js';
-
-const logger = pino({ level: 'silent' });
-
-async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import type { XapiClient } from '../../../src/xapi/client.js';
+import { simClient, until } from './support.js';
 
 describe('XapiWatcher.changeInterest', () => {
   let sim: Simulator;
@@ -19,16 +9,7 @@ describe('XapiWatcher.changeInterest', () => {
 
   beforeAll(async () => {
     sim = await startSimulator({ generate: { vms: 3, vifsPerVm: 2, hosts: 1 } });
-    client = createXapiClient({
-      url: sim.url ?? '',
-      protocol: 'jsonrpc',
-      user: '',
-      password: '',
-      callTimeoutMs: 5000,
-      eventTimeoutSec: 30,
-      lookupBatchSize: 100,
-      logger,
-    });
+    client = simClient(sim);
     client.start();
     await until(() => client.watcher.phase === 'live');
   });

@@ -1,18 +1,8 @@
-import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startSimulator, type Simulator } from '../../../src/sim/index.js';
-import { createXapiClient, type XapiClient } from '../../../src/xapi/client.js';
+import type { XapiClient } from '../../../src/xapi/client.js';
 import { XapiError } from '../../../src/xapi/errors.js';
-
-const logger = pino({ level: 'silent' });
-
-async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { simClient, until } from './support.js';
 
 /** The VIF and VM records a newly plugged port needs, fetched ahead of the port by the watcher. */
 describe('XapiWatcher: records of VMs placed on this host are known before their ports appear', () => {
@@ -35,16 +25,7 @@ describe('XapiWatcher: records of VMs placed on this host are known before their
   beforeAll(async () => {
     sim = await startSimulator({ generate: { vms: 2, vifsPerVm: 1, hosts: 2 } });
     bridge = sim.localVifs()[0]!.bridge;
-    client = createXapiClient({
-      url: sim.url ?? '',
-      protocol: 'jsonrpc',
-      user: '',
-      password: '',
-      callTimeoutMs: 5000,
-      eventTimeoutSec: 30,
-      lookupBatchSize: 100,
-      logger,
-    });
+    client = simClient(sim);
     client.start();
     await until(() => client.watcher.phase === 'live');
   });
