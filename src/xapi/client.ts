@@ -21,6 +21,9 @@ export interface XapiClientOptions {
   readonly backoff?: BackoffPolicy;
   /** Delay before a login is retried after SESSION_AUTHENTICATION_FAILED (default 30 s). */
   readonly authRetryDelayMs?: number;
+  /** See `XapiWatcherOptions`. */
+  readonly crowdedNetworkVifs?: number;
+  readonly networkRefreshMs?: number;
 }
 
 /** What the composition root holds: the session (calls, metrics hooks, readiness) and the watcher (cache). */
@@ -58,6 +61,8 @@ export function createXapiClient(options: XapiClientOptions): XapiClient {
     logger,
     eventTimeoutSec: options.eventTimeoutSec,
     lookupBatchSize: options.lookupBatchSize,
+    ...(options.crowdedNetworkVifs !== undefined ? { crowdedNetworkVifs: options.crowdedNetworkVifs } : {}),
+    ...(options.networkRefreshMs !== undefined ? { networkRefreshMs: options.networkRefreshMs } : {}),
     backoff: options.backoff,
   });
   return {

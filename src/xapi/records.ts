@@ -218,6 +218,13 @@ export function parseVmVifRefs(ref: string, value: XapiValue): readonly string[]
   return r.optional('VIFs', (name) => r.refs(name)) ?? [];
 }
 
+/** How many refs a record's ref-set field holds; 0 when it is missing or not a set. */
+export function refCount(value: XapiValue | undefined, field: string): number {
+  if (!isStruct(value) || !Object.hasOwn(value, field)) return 0;
+  const v = value[field];
+  return Array.isArray(v) ? v.length : 0;
+}
+
 /** A `get_all_records[_where]` answer (map ref → record) as typed records. */
 export function parseRecordMap<R>(cls: string, value: XapiValue, parse: (ref: string, v: XapiValue) => R): R[] {
   if (!isStruct(value)) throw malformed(`${cls}.get_all_records answer`, 'not a map of ref to record');

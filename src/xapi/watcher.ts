@@ -21,6 +21,7 @@ import {
   lookupVmsByRef,
   lookupVmsByUuid,
   lookupVmsScheduledOn,
+  readNetworkFields,
   type LookupOptions,
 } from './lookups.js';
 import { HostPlacementTracker } from './placement.js';
@@ -33,6 +34,7 @@ import {
   parseVif,
   parseVm,
   parseVmVifRefs,
+  refCount,
   type HostPlacement,
   type NetworkRecord,
   type VifRecord,
@@ -81,6 +83,14 @@ export interface XapiWatcherOptions {
   readonly coalesceMs?: number;
   readonly backoff?: BackoffPolicy;
   readonly random?: () => number;
+  /**
+   * A network whose event snapshot lists more VIFs than this (default 1024) is crowded: its `VIFs` set
+   * is pool-wide, so every VIF plugged or unplugged anywhere on it would send this host the whole list
+   * again. A crowded network is not subscribed to; its fields are re-read every `networkRefreshMs`.
+   */
+  readonly crowdedNetworkVifs?: number;
+  /** Default 10 s. */
+  readonly networkRefreshMs?: number;
 }
 
 /** Records fetched ahead of their ports (see `HostPlacementTracker`). */
@@ -132,6 +142,9 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   /** A lookup by uuid or bridge name is in flight (fetches ahead of need are not counted). */
   private keyLookupsInFlight = false;
   private readonly placement = new HostPlacementTracker();
+  /** Refs of crowded networks (see `XapiWatcherOptions.crowdedNetworkVifs`). */
+  private readonly crowdedNetworks = new Set<string>();
+  private networkRefreshTimer: NodeJS.Timeout | undefined;
   /** Cancels the scheduled lookup batch, if one is scheduled. */
   private cancelLookup: (() => void) | undefined;
   private resubscribeTimer: NodeJS.Timeout | undefined;
@@ -200,6 +213,8 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     this.cancelLookup = undefined;
     clearTimeout(this.resubscribeTimer);
     this.resubscribeTimer = undefined;
+    clearTimeout(this.networkRefreshTimer);
+    this.networkRefreshTimer = undefined;
     await this.loop;
     await this.lookupRunning;
     this.loop = undefined;
@@ -545,9 +560,13 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const base = ['pool', this.hostRef !== undefined ? `host/${this.hostRef}` : 'host'];
     const vifs = this.cache.vifs.liveRefs();
     const vms = this.cache.vms.liveRefs();
-    const networks = this.cache.networks.liveRefs();
-    if (vifs.length + vms.length + networks.length > MAX_OBJECT_SUBSCRIPTIONS) return [...base, 'network', 'vif', 'vm'];
-    return [...base, ...networks.map((r) => `network/${r}`), ...vifs.map((r) => `vif/${r}`), ...vms.map((r) => `vm/${r}`)];
+    // Networks are few and stay per-ref even past the cap: the class would carry every network's VIFs set.
+    const networks = this.cache.networks
+      .liveRefs()
+      .filter((r) => !this.crowdedNetworks.has(r))
+      .map((r) => `network/${r}`);
+    if (vifs.length + vms.length + networks.length > MAX_OBJECT_SUBSCRIPTIONS) return [...base, ...networks, 'vif', 'vm'];
+    return [...base, ...networks, ...vifs.map((r) => `vif/${r}`), ...vms.map((r) => `vm/${r}`)];
   }
 
   /**
@@ -788,6 +807,57 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     }
   }
 
+  /** Stops following a crowded network by events (the next poll leaves it out); re-reads it instead. */
+  private markCrowded(ref: string, bridge: string, vifs: number): void {
+    if (this.crowdedNetworks.has(ref)) return;
+    this.crowdedNetworks.add(ref);
+    const refreshSec = (this.o.networkRefreshMs ?? DEFAULT_NETWORK_REFRESH_MS) / 1000;
+    this.o.logger.info({ bridge, vifs, refreshSec }, 'network lists VIFs of the whole pool: re-read periodically instead of followed by events');
+    this.scheduleNetworkRefresh();
+  }
+
+  private scheduleNetworkRefresh(): void {
+    if (this.networkRefreshTimer !== undefined || this.crowdedNetworks.size === 0 || this.stopController?.signal.aborted !== false) return;
+    this.networkRefreshTimer = setTimeout(() => {
+      void this.refreshCrowdedNetworks().finally(() => {
+        this.networkRefreshTimer = undefined;
+        this.scheduleNetworkRefresh();
+      });
+    }, this.o.networkRefreshMs ?? DEFAULT_NETWORK_REFRESH_MS);
+  }
+
+  /** Re-reads each crowded network's fields; one XAPI says is gone becomes absent. */
+  private async refreshCrowdedNetworks(): Promise<void> {
+    if (this.currentPhase !== 'live') return;
+    const signal = this.stopController?.signal;
+    const networks = this.cache.networks;
+    const change = emptyChange();
+    await Promise.all(
+      [...this.crowdedNetworks].map(async (ref) => {
+        const bridge = networks.uuidOf(ref);
+        if (bridge === undefined) {
+          this.crowdedNetworks.delete(ref);
+          return;
+        }
+        try {
+          const record = await readNetworkFields(this.o.caller, ref, { signal, retries: 0 });
+          const current = networks.get(bridge);
+          if (current.state !== 'known' || current.record.ref !== ref) return;
+          if (record?.bridge === bridge) {
+            networks.set(bridge, { state: 'known', record, deleted: false }, change.networks);
+            return;
+          }
+          this.crowdedNetworks.delete(ref);
+          networks.set(bridge, LOOKUP.absent, change.networks);
+        } catch (err) {
+          // The event loop notices an unreachable XAPI and resynchronises; the next refresh tries again.
+          if (signal?.aborted !== true) this.o.logger.debug({ bridge, err: describeError(err) }, 'network refresh failed');
+        }
+      }),
+    );
+    this.emitChange(change);
+  }
+
   /** A followed network: its new record, or `absent` once deleted (no tombstone, unlike VIFs and VMs). */
   private applyNetworkEvent(ev: EventRecord, change: XapiChange): void {
     const networks = this.cache.networks;
@@ -800,6 +870,8 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     const record = parseNetwork(ev.ref, ev.snapshot ?? null);
     if (record.bridge === bridge) {
       networks.set(bridge, { state: 'known', record, deleted: false }, change.networks);
+      const vifs = refCount(ev.snapshot, 'VIFs');
+      if (vifs > (this.o.crowdedNetworkVifs ?? DEFAULT_CROWDED_NETWORK_VIFS)) this.markCrowded(ev.ref, bridge, vifs);
       return;
     }
     // `bridge` is read-only in XAPI (reference §6), so this is not expected: both names are asked again.
@@ -807,6 +879,9 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     this.requeueBridges((b) => b === bridge || b === record.bridge);
   }
 }
+
+const DEFAULT_CROWDED_NETWORK_VIFS = 1024;
+const DEFAULT_NETWORK_REFRESH_MS = 10_000;
 
 /** A per-key lookup table of the cache (the watcher treats them alike). */
 type LookupTable = ObjectTable<VifRecord> | ObjectTable<VmRecord> | ObjectTable<NetworkRecord>;

@@ -1,18 +1,8 @@
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startSimulator, type Simulator } from '../../../src/sim/index.js';
-import { createXapiClient, type XapiClient } from '../../../src/xapi/client.js';
+import type { XapiClient } from '../../../src/xapi/client.js';
 import { lookupNetworksByBridge } from '../../../src/xapi/lookups.js';
-
-const logger = pino({ level: 'silent' });
-
-async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { simClient, until } from './support.js';
 
 const bridges = (add: string[], remove: string[] = []) => ({ addVifs: [], removeVifs: [], addVms: [], removeVms: [], addBridges: add, removeBridges: remove });
 
@@ -33,7 +23,7 @@ describe.each(['jsonrpc', 'xmlrpc'] as const)('networks followed by bridge name 
 
   /** An event.from timeout of 1 s: a poll with nothing to report still answers (with valid_ref_counts) every second. */
   function client(): XapiClient {
-    const c = createXapiClient({ url: sim.url ?? '', protocol, user: '', password: '', callTimeoutMs: 5000, eventTimeoutSec: 1, lookupBatchSize: 100, logger });
+    const c = simClient(sim, { protocol, eventTimeoutSec: 1 });
     clients.push(c);
     return c;
   }
@@ -127,6 +117,41 @@ describe.each(['jsonrpc', 'xmlrpc'] as const)('networks followed by bridge name 
     await until(() => c.watcher.cache.networkByBridge(name).state === 'absent', 2000);
     expect(calls('network.get_all_where')).toBe(lookups);
     expect(c.watcher.cache.networks.liveRefs()).toEqual([]);
+  });
+
+  it('re-reads a crowded network instead of following it: VIFs plugged on it elsewhere send nothing', async () => {
+    const name = `crowded-${protocol}`;
+    const net = sim.state.addNetwork({ bridge: name });
+    const elsewhere = sim.state.all('VM').find((vm) => vm.fields.resident_on !== sim.thisHost.ref)!;
+    for (let i = 0; i < 3; i++) sim.state.addVif({ vm: elsewhere.ref, network: net.ref, device: String(10 + i) });
+    const c = simClient(sim, { protocol, crowdedNetworkVifs: 3, networkRefreshMs: 100 });
+    clients.push(c);
+    const call = vi.spyOn(c.session, 'call');
+    const followed = (): boolean => call.mock.calls.some(([method, params]) => method === 'event.from' && (params[0] as string[]).includes(`network/${net.ref}`));
+    c.start();
+    c.watcher.changeInterest(bridges([name]));
+    await until(() => c.watcher.phase === 'live' && c.watcher.cache.networkByBridge(name).state === 'known' && followed());
+
+    // The fourth VIF makes the snapshot list more than 3: from the next poll on, the network is left out.
+    sim.state.addVif({ vm: elsewhere.ref, network: net.ref, device: '13' });
+    await until(() => {
+      const last = call.mock.calls.filter(([method]) => method === 'event.from').at(-1);
+      return last !== undefined && !(last[1][0] as string[]).includes(`network/${net.ref}`);
+    });
+    const polls = call.mock.calls.length;
+    for (let i = 0; i < 20; i++) sim.state.addVif({ vm: elsewhere.ref, network: net.ref, device: String(20 + i) });
+    await new Promise((r) => setTimeout(r, 50));
+    // Nothing subscribed changed, so the long-poll (30 s timeout) did not answer: no snapshot of 20+ refs.
+    expect(call.mock.calls.slice(polls).filter(([method]) => method === 'event.from')).toHaveLength(0);
+
+    sim.state.addToOtherConfig('network', name, 'vswitch-controller-fail-mode', 'secure');
+    await until(() => {
+      const n = c.watcher.cache.networkByBridge(name);
+      return n.state === 'known' && n.record.otherConfig['vswitch-controller-fail-mode'] === 'secure';
+    }, 2000);
+    for (const vif of sim.state.all('VIF').filter((v) => v.fields.network === net.ref)) sim.state.removeVif(vif.ref);
+    sim.state.removeNetwork(name);
+    await until(() => c.watcher.cache.networkByBridge(name).state === 'absent', 2000);
   });
 
   it('treats a bridge name a filter literal cannot carry as absent without asking XAPI', async () => {
