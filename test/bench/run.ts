@@ -72,6 +72,7 @@ const ROWS: readonly Row[] = [
   { label: 'VM.start: new port → iface-id p90 (ms)', metric: 'portP90Ms', goal: '≤ 15', applies: any, ok: (v) => v <= 15 },
   { label: 'VM.start: new port → iface-id max (ms)', metric: 'portMaxMs' },
   { label: 'XAPI calls per VM.start', metric: 'portXapiCallsPerPort' },
+  { label: 'XAPI KiB per VM.start', metric: 'portXapiKibPerPort', goal: '∝ local VMs', applies: (r) => r.name === 'pool64-2ms', ok: (v, _r, all) => proportional(v, all, 'portXapiKibPerPort') },
   { label: 'unannounced port → iface-id p50 (ms)', metric: 'unannouncedPortP50Ms' },
   { label: 'unannounced port → iface-id p90 (ms)', metric: 'unannouncedPortP90Ms' },
   { label: 'XAPI override → db p50 (ms)', metric: 'overrideP50Ms', goal: '≤ 100', applies: any, ok: (v) => v <= 100 },

@@ -57,6 +57,8 @@ export interface ScenarioResult {
   readonly portMaxMs: number;
   /** XAPI calls per VM.start of the per-port samples (reservation, port, resident). */
   readonly portXapiCallsPerPort: number;
+  /** XAPI KiB per such VM.start (events included): must not grow with the pool. */
+  readonly portXapiKibPerPort: number;
   readonly unannouncedPortP50Ms: number;
   readonly unannouncedPortP90Ms: number;
   readonly overrideP50Ms: number;
@@ -270,6 +272,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       return s1 - s0;
     };
     const calls0 = env.sim.counters.totalCalls;
+    const bytes0 = env.sim.counters.bytesIn + env.sim.counters.bytesOut;
     const portMs: number[] = [];
     for (let i = 0; i < spec.portSamples; i++) {
       const p = haltedVm(`bench-${i}`);
@@ -280,6 +283,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       await sleep(30);
     }
     const portCalls = env.sim.counters.totalCalls - calls0;
+    const portBytes = env.sim.counters.bytesIn + env.sim.counters.bytesOut - bytes0;
     // A port XAPI gave no notice of (its VM not placed here: plugged by hand, or a XAPI that cannot
     // say which VMs are scheduled here): the lookup path.
     const unannouncedMs: number[] = [];
@@ -328,6 +332,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       portP90Ms: round(percentile(portMs, 90)),
       portMaxMs: round(Math.max(...portMs)),
       portXapiCallsPerPort: round(portCalls / Math.max(1, portMs.length), 2),
+      portXapiKibPerPort: round(portBytes / 1024 / Math.max(1, portMs.length), 1),
       unannouncedPortP50Ms: round(percentile(unannouncedMs, 50)),
       unannouncedPortP90Ms: round(percentile(unannouncedMs, 90)),
       overrideP50Ms: round(percentile(overrideMs, 50)),
