@@ -630,8 +630,13 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     }
   }
 
-  /** Pending lookups cannot resolve while XAPI is unreachable: they become `unknown` (DESIGN §2). */
+  /**
+   * Pending lookups cannot resolve while XAPI is unreachable: they become `unknown` (DESIGN §2). Records
+   * kept only for placement go: no event can keep them true now, and a port that appears meanwhile
+   * must get the default ids of an unknown object, as any other new port does.
+   */
   private markUnreachable(): void {
+    this.dropUnreferenced();
     const change = emptyChange();
     for (const uuid of this.cache.vifs.uuids()) if (this.cache.vifs.get(uuid).state === 'pending') this.cache.vifs.set(uuid, LOOKUP.unknown, change.vifs);
     for (const uuid of this.cache.vms.uuids()) if (this.cache.vms.get(uuid).state === 'pending') this.cache.vms.set(uuid, LOOKUP.unknown, change.vms);

@@ -129,6 +129,22 @@ describe('XapiWatcher: records of VMs placed on this host are known before their
     expect(client.watcher.cache.vms.has(elsewhere.vmUuid)).toBe(false);
   });
 
+  it('drops what it holds only for placement when XAPI becomes unreachable: a port plugged then is unknown', async () => {
+    const placed = haltedVm();
+    const task = sim.state.beginVmPlacement(placed.vm, sim.thisHost.ref);
+    await until(() => placed.vifs.every(known));
+    sim.state.completeVmPlacement(placed.vm, task, 13);
+    await sim.faults.set({ down: true });
+    try {
+      await until(() => client.watcher.phase === 'down', 10_000);
+      client.watcher.changeInterest({ addVifs: [placed.vifs[0]!], removeVifs: [], addVms: [], removeVms: [] });
+      expect(client.watcher.cache.vif(placed.vifs[0]!).state).toBe('unknown');
+    } finally {
+      await sim.faults.set({ down: false });
+    }
+    await until(() => known(placed.vifs[0]!), 10_000);
+  });
+
   it('a XAPI that refuses the filter on scheduled_to_be_resident_on is asked once; resident VMs are still fetched', async () => {
     const call = client.session.call.bind(client.session);
     const spy = vi.spyOn(client.session, 'call').mockImplementation(async (method, params, options) => {
