@@ -86,7 +86,7 @@ async function boundedEach<T>(items: readonly T[], task: (item: T) => Promise<vo
   await Promise.all(Array.from({ length: Math.min(LOOKUP_CONCURRENCY, items.length) }, worker));
 }
 
-/** Records matching each filter, merged and keyed by ref. */
+/** The records matching any of `filters` (one call per filter, a few at once). */
 async function recordsWhere<R>(
   caller: XapiCaller,
   cls: 'VIF' | 'VM',
