@@ -359,9 +359,7 @@ export class SimState {
    */
   completeVmPlacement(vmId: string, task: string, domid: number): void {
     const vm = this.resolve('VM', vmId);
-    const scheduled = vm.fields.scheduled_to_be_resident_on;
-    const host = typeof scheduled === 'string' ? this.byRef('host', scheduled) : undefined;
-    if (host === undefined) throw new SimStateError(`VM ${vm.uuid} is not being placed on a host`);
+    const host = this.placementHost(vm);
     this.updateVm(vm.ref, { resident_on: host.ref, power_state: 'Running', domid });
     vm.fields.scheduled_to_be_resident_on = NULL_REF;
     // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
@@ -373,9 +371,7 @@ export class SimState {
   /** A placement that failed (the VM never became resident): the reservation and the operation go. */
   abortVmPlacement(vmId: string, task: string): void {
     const vm = this.resolve('VM', vmId);
-    const scheduled = vm.fields.scheduled_to_be_resident_on;
-    const host = typeof scheduled === 'string' ? this.byRef('host', scheduled) : undefined;
-    if (host === undefined) throw new SimStateError(`VM ${vm.uuid} is not being placed on a host`);
+    const host = this.placementHost(vm);
     const g = this.bump();
     vm.fields.scheduled_to_be_resident_on = NULL_REF;
     // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
@@ -383,6 +379,14 @@ export class SimState {
     this.touchRow(vm, g);
     this.touchRow(host, g);
     this.notify();
+  }
+
+  /** The host a VM is being placed on (its reservation); throws when it is not being placed. */
+  private placementHost(vm: SimRow): SimRow {
+    const scheduled = vm.fields.scheduled_to_be_resident_on;
+    const host = typeof scheduled === 'string' ? this.byRef('host', scheduled) : undefined;
+    if (host === undefined) throw new SimStateError(`VM ${vm.uuid} is not being placed on a host`);
+    return host;
   }
 
   private operations(host: SimRow): Record<string, XapiValue> {

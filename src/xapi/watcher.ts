@@ -847,13 +847,7 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
         try {
           const record = await readNetworkFields(this.o.caller, ref, { signal, retries: 0 });
           const current = networks.get(bridge);
-          if (current.state !== 'known' || current.record.ref !== ref) return;
-          if (record?.bridge === bridge) {
-            networks.set(bridge, { state: 'known', record, deleted: false }, change.networks);
-            return;
-          }
-          this.crowdedNetworks.delete(ref);
-          networks.set(bridge, LOOKUP.absent, change.networks);
+          if (current.state === 'known' && current.record.ref === ref) this.applyNetworkRecord(bridge, ref, record, change);
         } catch (err) {
           // The event loop notices an unreachable XAPI and resynchronises; the next refresh tries again.
           if (signal?.aborted !== true) this.o.logger.debug({ bridge, err: describeError(err) }, 'network refresh failed');
@@ -863,25 +857,29 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     this.emitChange(change);
   }
 
-  /** A followed network: its new record, or `absent` once deleted (no tombstone, unlike VIFs and VMs). */
+  /** A followed network's event: its snapshot, or its deletion. */
   private applyNetworkEvent(ev: EventRecord, change: XapiChange): void {
-    const networks = this.cache.networks;
-    const bridge = networks.uuidOf(ev.ref);
+    const bridge = this.cache.networks.uuidOf(ev.ref);
     if (bridge === undefined) return;
-    if (ev.operation === 'del') {
-      networks.set(bridge, LOOKUP.absent, change.networks);
+    const record = ev.operation === 'del' ? undefined : parseNetwork(ev.ref, ev.snapshot ?? null);
+    this.applyNetworkRecord(bridge, ev.ref, record, change);
+    const vifs = refCount(ev.snapshot, 'VIFs');
+    if (record?.bridge === bridge && vifs > (this.o.crowdedNetworkVifs ?? DEFAULT_CROWDED_NETWORK_VIFS)) this.markCrowded(ev.ref, bridge, vifs);
+  }
+
+  /**
+   * What XAPI now says of the network followed for `bridge` (by event or by refresh): its record, or
+   * `undefined` once it is gone, which makes the bridge `absent` (no tombstone, unlike VIFs and VMs).
+   */
+  private applyNetworkRecord(bridge: string, ref: string, record: NetworkRecord | undefined, change: XapiChange): void {
+    if (record?.bridge === bridge) {
+      this.cache.networks.set(bridge, { state: 'known', record, deleted: false }, change.networks);
       return;
     }
-    const record = parseNetwork(ev.ref, ev.snapshot ?? null);
-    if (record.bridge === bridge) {
-      networks.set(bridge, { state: 'known', record, deleted: false }, change.networks);
-      const vifs = refCount(ev.snapshot, 'VIFs');
-      if (vifs > (this.o.crowdedNetworkVifs ?? DEFAULT_CROWDED_NETWORK_VIFS)) this.markCrowded(ev.ref, bridge, vifs);
-      return;
-    }
-    // `bridge` is read-only in XAPI (reference §6), so this is not expected: both names are asked again.
-    networks.set(bridge, LOOKUP.absent, change.networks);
-    this.requeueBridges((b) => b === bridge || b === record.bridge);
+    this.crowdedNetworks.delete(ref);
+    this.cache.networks.set(bridge, LOOKUP.absent, change.networks);
+    // `bridge` is read-only in XAPI (reference §6), so another name is not expected: both are asked again.
+    if (record !== undefined) this.requeueBridges((b) => b === bridge || b === record.bridge);
   }
 }
 
