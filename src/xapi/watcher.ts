@@ -145,6 +145,8 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
   /** Refs of crowded networks (see `XapiWatcherOptions.crowdedNetworkVifs`). */
   private readonly crowdedNetworks = new Set<string>();
   private networkRefreshTimer: NodeJS.Timeout | undefined;
+  /** The previous event.from answer could not be decoded (see `pollOnce`). */
+  private lastPollMalformed = false;
   /** Cancels the scheduled lookup batch, if one is scheduled. */
   private cancelLookup: (() => void) | undefined;
   private resubscribeTimer: NodeJS.Timeout | undefined;
@@ -726,11 +728,19 @@ export class XapiWatcher extends EventEmitter<XapiWatcherEvents> {
     } catch (err) {
       // Aborted to re-subscribe or resync: the loop re-issues (same token) or resyncs.
       if (controller.signal.aborted && !stop.aborted && err instanceof CodedError && err.code === 'ABORTED') return;
+      // An answer that did not decode: asking again from the same token loses nothing and costs one
+      // call, where a resync re-reads every object of interest. A second one in a row resyncs.
+      if (err instanceof CodedError && err.code === 'XAPI_PROTOCOL' && !this.lastPollMalformed && !stop.aborted) {
+        this.lastPollMalformed = true;
+        this.o.logger.warn({ err: describeError(err) }, 'undecodable event.from answer; asking again from the same token');
+        return;
+      }
       throw err;
     } finally {
       stop.removeEventListener('abort', onStop);
       this.pollController = undefined;
     }
+    this.lastPollMalformed = false;
     if (this.o.caller.generation !== this.syncedGeneration) {
       // A re-login happened: XAPI may have restarted, so the snapshot is suspect (reference §5.2 step 5).
       this.resyncRequested = true;
