@@ -60,22 +60,4 @@ export function isTransient(err: unknown): boolean {
   return false;
 }
 
-/**
- * Capped exponential backoff with full jitter, as a pure function of the attempt number (1-based)
- * and a random source, so that state machines using it can be tested with a fixed clock and seed.
- */
-export interface BackoffPolicy {
-  readonly initialMs: number;
-  readonly maxMs: number;
-  readonly factor: number;
-  /** 0 = no jitter; 1 = delay drawn uniformly from [d/2, d]. */
-  readonly jitter: number;
-}
-
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 8000, factor: 2, jitter: 0.5 };
-
-export function backoffDelay(attempt: number, policy: BackoffPolicy = DEFAULT_BACKOFF, random: () => number = Math.random): number {
-  const exp = Math.min(policy.maxMs, policy.initialMs * policy.factor ** Math.max(0, attempt - 1));
-  const spread = exp * Math.min(1, Math.max(0, policy.jitter)) * 0.5;
-  return Math.round(exp - spread + random() * spread);
-}
+export { Backoff, backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './time/backoff.js';
