@@ -1,32 +1,17 @@
 import { COPIED_TAP_KEYS } from './changeset.js';
-import type {
-  ManagedKey,
-  MapColumn,
-  OwnedTable,
-  ReconcileWarning,
-  ReconcileWarningCode,
-  ScalarColumn,
-  UnresolvedRow,
-  XapiDependency,
-} from './changeset.js';
-import { isSafeId, quoteForLog } from './validate.js';
-import type {
-  BridgeRow,
-  InterfaceRow,
-  OpenVSwitchRow,
-  OvsdbView,
-  StringMap,
-  SystemFacts,
-  Uuid,
-  XapiHost,
-  XapiObjectState,
-  XapiView,
-} from './views.js';
+import type { ManagedKey, ScalarColumn } from './changeset.js';
+import { manages, nonEmpty, safeOverride } from './intent.js';
+import type { Findings, RowIntent, RowRef } from './intent.js';
+import { quoteForLog } from './validate.js';
+import type { BridgeRow, InterfaceRow, OvsdbView, StringMap, SystemFacts, XapiView } from './views.js';
 
-/**
- * The rules of DESIGN §2 as pure functions from one row (plus the views) to a `RowIntent`: for each
- * owned field, the value the database must hold, `null` when the key must be absent (or the optional
- * scalar empty), or no entry at all when the field is to be left alone.
+export { dependencyKey, Findings, manages } from './intent.js';
+export type { RowIntent } from './intent.js';
+export { rootIntent } from './root-rules.js';
+
+/*
+ * The rules of DESIGN §2 as pure functions from one row (plus the views and the config's facts) to a
+ * `RowIntent` (intent.ts); the Open_vSwitch row's are in root-rules.ts.
  *
  * How the four XAPI states apply, field by field (each field depends on at most one object at a time,
  * and fields are decided independently: a pending VM does not hold back an iface-id whose VIF is known):
@@ -54,8 +39,8 @@ import type {
  * - Host facts: when the host record is known but lacks `product_brand` / `product_version` /
  *   `build_number` (XAPI drops empty ones), the inventory value is used; when no source has a value
  *   the column is left alone, never emptied.
- * - `neutron-port-uuid` is owned on vif rows only, as DESIGN §2 scopes it; a tap, which XenServer's
- *   script never gave the key, keeps whatever it holds. No xs-vif-uuid → removed, like `iface-id`.
+ * - `neutron-port-uuid` is owned on vif rows only, as DESIGN §2 scopes it: a tap or any other row keeps
+ *   whatever it holds. No xs-vif-uuid → removed, like `iface-id`.
  * - Config `managedKeys` / `neutronPortUuid` (see `manages`): a field the daemon does not manage is not
  *   computed at all, so it gets no intent, raises no warning and makes no row pending or unknown; a row
  *   whose managed fields need no XAPI object asks XAPI nothing.
@@ -64,68 +49,6 @@ import type {
  *   are "vif/tap rows" for the `nicira-*` overrides (the old daemon's `startswith('vif'|'tap')`, narrowed
  *   to names the hotplug scripts actually create).
  */
-export interface RowIntent {
-  readonly table: OwnedTable;
-  readonly uuid: Uuid;
-  readonly name: string | undefined;
-  /** The row's current maps and scalars, which the diff compares against. */
-  readonly current: {
-    readonly maps: Partial<Record<MapColumn, StringMap>>;
-    readonly scalars: Partial<Record<ScalarColumn, string | undefined>>;
-  };
-  readonly maps: Partial<Record<MapColumn, Map<string, string | null>>>;
-  readonly scalars: Partial<Record<ScalarColumn, string | null>>;
-}
-
-/** Warnings and unresolved dependencies found while computing intents (the pure core never logs). */
-export class Findings {
-  readonly warnings: ReconcileWarning[] = [];
-  readonly pending: UnresolvedRow[] = [];
-  readonly unknown: UnresolvedRow[] = [];
-
-  warn(row: RowRef, code: ReconcileWarningCode, message: string): void {
-    // Once per row: `iface-id` and `neutron-port-uuid` both read a bad `nicira-iface-id`.
-    for (let i = this.warnings.length - 1; i >= 0; i--) {
-      const w = this.warnings[i];
-      if (w === undefined || w.uuid !== row.uuid || w.table !== row.table) break;
-      if (w.code === code && w.message === message) return;
-    }
-    this.warnings.push({ code, table: row.table, uuid: row.uuid, name: row.name, message });
-  }
-
-  unresolved(row: RowRef, state: 'pending' | 'unknown', dependency: XapiDependency): void {
-    const list = state === 'pending' ? this.pending : this.unknown;
-    const key = dependencyKey(dependency);
-    // One entry per (row, dependency), although several fields of a row may consult the same object.
-    // Rows are evaluated one at a time, so a duplicate can only be among the row's own trailing entries.
-    for (let i = list.length - 1; i >= 0; i--) {
-      const u = list[i];
-      if (u === undefined || u.uuid !== row.uuid || u.table !== row.table) break;
-      if (dependencyKey(u.dependency) === key) return;
-    }
-    list.push({ table: row.table, uuid: row.uuid, name: row.name, dependency });
-  }
-}
-
-interface RowRef {
-  readonly table: OwnedTable;
-  readonly uuid: Uuid;
-  readonly name: string | undefined;
-}
-
-/** A stable text form of a dependency, for sorting and de-duplication. */
-export function dependencyKey(dep: XapiDependency): string {
-  switch (dep.kind) {
-    case 'vif':
-    case 'vm':
-      return `${dep.kind}:${dep.uuid}`;
-    case 'network':
-      return `network:${dep.bridge}`;
-    case 'pool':
-    case 'host':
-      return dep.kind;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Interface
@@ -146,27 +69,6 @@ export function interfaceRole(name: string): { readonly role: InterfaceRole; rea
 export function interfaceNamed(ovs: OvsdbView, name: string): InterfaceRow | undefined {
   const uuid = ovs.interfaceByName.get(name);
   return uuid === undefined ? undefined : ovs.interfaces.get(uuid);
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
-}
-
-/**
- * True when the config lets the daemon write and remove `key`: it is in `managedKeys` (absent = every
- * owned field) and, for `neutron-port-uuid`, `neutronPortUuid` is not false (DESIGN §2 "Managed keys").
- */
-export function manages(facts: SystemFacts, key: ManagedKey): boolean {
-  if (key === 'neutron-port-uuid' && facts.neutronPortUuid === false) return false;
-  return facts.managedKeys?.has(key) ?? true;
-}
-
-/** `config[key]` when non-empty and a safe id; an unsafe one is reported and treated as absent. */
-function safeOverride(config: StringMap, key: string, owner: string, ref: RowRef, findings: Findings): string | undefined {
-  const value = nonEmpty(config.get(key));
-  if (value === undefined || isSafeId(value)) return value;
-  findings.warn(ref, 'OVERRIDE_INVALID', `${owner} other_config:${key} ${quoteForLog(value)} is not a safe id; ignored`);
-  return undefined;
 }
 
 /** The Interface rules of DESIGN §2 for one row. */
@@ -425,122 +327,5 @@ function disableInBand(
       'DISABLE_IN_BAND_INVALID',
       `network for bridge ${quoteForLog(row.name)} other_config:vswitch-disable-in-band ${quoteForLog(value)} is not true or false; left as is`,
     );
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Open_vSwitch
-
-/** The Open_vSwitch rules of DESIGN §2 for the root row. */
-export function rootIntent(row: OpenVSwitchRow, xapi: XapiView, facts: SystemFacts, findings: Findings): RowIntent {
-  const ref: RowRef = { table: 'Open_vSwitch', uuid: row.uuid, name: undefined };
-  const ext = new Map<string, string | null>();
-  const other = new Map<string, string | null>();
-  const scalars: Partial<Record<ScalarColumn, string | null>> = {};
-  const host = xapi.host();
-  const inv = facts.inventory;
-
-  const safe = (value: string | undefined, what: string): string | undefined => {
-    const v = nonEmpty(value);
-    if (v === undefined) return undefined;
-    if (isSafeId(v)) return v;
-    findings.warn(ref, 'SYSTEM_FACT_INVALID', `${what} ${quoteForLog(v)} is not a safe value; ignored`);
-    return undefined;
-  };
-
-  // system-id and xs-system-uuid: config > XAPI host > inventory.
-  const idKeys = (['system-id', 'xs-system-uuid'] as const).filter((key) => manages(facts, key));
-  const configured = idKeys.length === 0 ? undefined : safe(facts.systemId, 'config systemId');
-  if (configured !== undefined) {
-    for (const key of idKeys) ext.set(key, configured);
-  } else if (idKeys.length > 0) {
-    hostDerived(host, ref, findings, {
-      fromHost: (h) => safe(h.uuid, 'XAPI host uuid') ?? safe(inv.installationUuid, 'inventory INSTALLATION_UUID'),
-      fromInventory: () => safe(inv.installationUuid, 'inventory INSTALLATION_UUID'),
-      apply: (value, keepExisting) => {
-        for (const key of idKeys) {
-          if (keepExisting && row.externalIds.get(key) !== undefined) continue;
-          ext.set(key, value);
-        }
-      },
-    });
-  }
-
-  if (manages(facts, 'system_type')) {
-    hostDerived(host, ref, findings, {
-      fromHost: (h) =>
-        safe(h.softwareVersion.get('product_brand'), 'XAPI host product_brand') ??
-        safe(inv.productBrand, 'inventory PRODUCT_BRAND'),
-      fromInventory: () => safe(inv.productBrand, 'inventory PRODUCT_BRAND'),
-      apply: (value, keepExisting) => {
-        if (!(keepExisting && row.systemType !== undefined)) scalars.system_type = value;
-      },
-    });
-  }
-
-  const version = (v: string | undefined, b: string | undefined, what: string): string | undefined => {
-    const pv = nonEmpty(v);
-    const bn = nonEmpty(b);
-    return pv === undefined || bn === undefined ? undefined : safe(`${pv}-${bn}`, what);
-  };
-  if (manages(facts, 'system_version')) {
-    hostDerived(host, ref, findings, {
-      fromHost: (h) =>
-        version(h.softwareVersion.get('product_version'), h.softwareVersion.get('build_number'), 'XAPI host version') ??
-        version(inv.productVersion, inv.buildNumber, 'inventory version'),
-      fromInventory: () => version(inv.productVersion, inv.buildNumber, 'inventory version'),
-      apply: (value, keepExisting) => {
-        if (!(keepExisting && row.systemVersion !== undefined)) scalars.system_version = value;
-      },
-    });
-  }
-
-  if (facts.enableStatistics && manages(facts, 'enable-statistics')) other.set('enable-statistics', 'true');
-
-  return {
-    table: 'Open_vSwitch',
-    uuid: row.uuid,
-    name: undefined,
-    current: {
-      maps: { external_ids: row.externalIds, other_config: row.otherConfig },
-      scalars: { system_type: row.systemType, system_version: row.systemVersion },
-    },
-    maps: { external_ids: ext, other_config: other },
-    scalars,
-  };
-}
-
-/** One host-derived field: known → host's (else inventory), absent → inventory, pending → leave, unknown → keep or inventory. */
-function hostDerived(
-  host: XapiObjectState<XapiHost>,
-  ref: RowRef,
-  findings: Findings,
-  field: {
-    fromHost: (h: XapiHost) => string | undefined;
-    fromInventory: () => string | undefined;
-    /** Sets the field to `value`; with `keepExisting`, only where the row has no value yet. */
-    apply: (value: string, keepExisting: boolean) => void;
-  },
-): void {
-  switch (host.state) {
-    case 'known': {
-      const v = field.fromHost(host.value);
-      if (v !== undefined) field.apply(v, false);
-      return;
-    }
-    case 'absent': {
-      const v = field.fromInventory();
-      if (v !== undefined) field.apply(v, false);
-      return;
-    }
-    case 'pending':
-      findings.unresolved(ref, 'pending', { kind: 'host' });
-      return;
-    case 'unknown': {
-      findings.unresolved(ref, 'unknown', { kind: 'host' });
-      const v = field.fromInventory();
-      if (v !== undefined) field.apply(v, true);
-      return;
-    }
   }
 }
