@@ -4,6 +4,7 @@ import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CodedError } from './errors.js';
 import { parseRemote } from './ovsdb/remote.js';
+import { MANAGED_KEYS, type ManagedKey } from './reconcile/changeset.js';
 import { isSafeId, MAX_ID_LENGTH, quoteForLog } from './reconcile/validate.js';
 
 /**
@@ -56,6 +57,10 @@ export interface Config {
   readonly dryRun: boolean;
   readonly systemId: string | null;
   readonly enableStatistics: boolean;
+  /** The owned fields the daemon writes and removes, in `MANAGED_KEYS` order; the others are left as found. */
+  readonly managedKeys: readonly ManagedKey[];
+  /** Write `external_ids:neutron-port-uuid` on vif rows, as XenServer 8 / XCP-ng 8.3 do (issue 13 §5). */
+  readonly neutronPortUuid: boolean;
   /** Periodic full resync; 0 disables it. */
   readonly resyncIntervalSec: number;
   readonly xapiCaFile: string | null;
@@ -272,6 +277,39 @@ function intKind(min: number, max: number, note = ''): Kind {
     },
   };
 }
+
+/** Owned field names (`MANAGED_KEYS`) in canonical order without repeats; unknown or no names are refused. */
+function managedKeyList(names: readonly string[]): ManagedKey[] {
+  const known: readonly string[] = MANAGED_KEYS;
+  const unknown = names.filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new Invalid(`unknown key ${unknown.map(quote).join(', ')} (known keys: ${MANAGED_KEYS.join(', ')})`);
+  }
+  if (names.length === 0) throw new Invalid('names no key; list at least one (dryRun is the way to write nothing)');
+  return MANAGED_KEYS.filter((key) => names.includes(key));
+}
+
+/** A JSON array of key names; in the environment, names separated by commas. */
+const managedKeysKind: Kind = {
+  describe: 'KEY[,KEY...]',
+  fromString(raw) {
+    return managedKeyList(
+      raw
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+    );
+  },
+  fromJson(value) {
+    if (!Array.isArray(value)) throw new Invalid(`expected an array of key names, got ${typeOf(value)}`);
+    const names: string[] = [];
+    for (const item of value as unknown[]) {
+      if (typeof item !== 'string') throw new Invalid(`expected an array of key names, got an array holding ${typeOf(item)}`);
+      names.push(item);
+    }
+    return managedKeyList(names);
+  },
+};
 
 /** `ADDR:PORT`, `[v6]:PORT` or `off`. Port 0 asks the OS for a free port (tests). */
 export function parseHealthAddress(raw: string): HealthAddress | null {
@@ -512,6 +550,24 @@ const OPTIONS: readonly OptionSpec[] = [
     defaultValue: () => false,
     defaultText: 'false',
     help: 'set other_config:enable-statistics=true on Open_vSwitch',
+  },
+  {
+    key: 'managedKeys',
+    env: true,
+    file: true,
+    kind: managedKeysKind,
+    defaultValue: () => [...MANAGED_KEYS],
+    defaultText: 'every owned key',
+    help: 'the owned keys and columns the daemon writes; any other is left as found (e.g. for a Neutron agent)',
+  },
+  {
+    key: 'neutronPortUuid',
+    env: true,
+    file: true,
+    kind: boolKind,
+    defaultValue: () => true,
+    defaultText: 'true',
+    help: "write external_ids:neutron-port-uuid on vif rows from the VIF's neutron-port-uuid, else nicira-iface-id",
   },
   {
     key: 'resyncIntervalSec',

@@ -35,7 +35,13 @@ interface Runtime {
 }
 
 function systemFacts(rt: Runtime): SystemFacts {
-  return { inventory: rt.inventory, systemId: rt.config.systemId ?? undefined, enableStatistics: rt.config.enableStatistics };
+  return {
+    inventory: rt.inventory,
+    systemId: rt.config.systemId ?? undefined,
+    enableStatistics: rt.config.enableStatistics,
+    managedKeys: new Set(rt.config.managedKeys),
+    neutronPortUuid: rt.config.neutronPortUuid,
+  };
 }
 
 function backoffFor(config: Config): BackoffPolicy {

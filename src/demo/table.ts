@@ -120,7 +120,7 @@ export interface Table {
 }
 
 const NONE = '-';
-const OWNED_OR_XS_INTERFACE_KEYS = new Set(['iface-id', 'vm-id', 'iface-status', 'attached-mac', 'xs-network-uuid', 'xs-vif-uuid', 'xs-vm-uuid']);
+const OWNED_OR_XS_INTERFACE_KEYS = new Set(['iface-id', 'vm-id', 'iface-status', 'neutron-port-uuid', 'attached-mac', 'xs-network-uuid', 'xs-vif-uuid', 'xs-vm-uuid']);
 const OWNED_BRIDGE_KEYS = new Set(['bridge-id', 'xs-network-uuids']);
 
 const show = (value: string | undefined): string => (value === undefined || value === '' ? NONE : abbreviate(value));

@@ -7,6 +7,11 @@ import type { Uuid } from './views.js';
  *
  * The four `COPIED_TAP_KEYS` are owned on `tapD.N` rows whose `vifD.N` exists, and only there; on every
  * other Interface row they are facts written by the hotplug scripts and are never touched.
+ * `neutron-port-uuid` is owned on `vifD.N` rows only (DESIGN §2: "(vif rows)"); on taps and other rows
+ * it is left as found.
+ *
+ * Which of these the daemon actually writes is narrowed further by the config (`managedKeys`,
+ * `neutronPortUuid`): see `MANAGED_KEYS`.
  */
 export const OWNED = {
   Open_vSwitch: {
@@ -25,7 +30,16 @@ export const OWNED = {
   },
   Interface: {
     maps: {
-      external_ids: ['iface-id', 'vm-id', 'iface-status', 'attached-mac', 'xs-network-uuid', 'xs-vif-uuid', 'xs-vm-uuid'],
+      external_ids: [
+        'iface-id',
+        'vm-id',
+        'iface-status',
+        'neutron-port-uuid',
+        'attached-mac',
+        'xs-network-uuid',
+        'xs-vif-uuid',
+        'xs-vm-uuid',
+      ],
     },
     scalars: [],
   },
@@ -33,6 +47,27 @@ export const OWNED = {
 
 /** Keys a tap takes from its vif (DESIGN §2, Interface table). */
 export const COPIED_TAP_KEYS = ['attached-mac', 'xs-network-uuid', 'xs-vif-uuid', 'xs-vm-uuid'] as const;
+
+type OwnedName<T> = T extends { readonly maps: infer M; readonly scalars: readonly (infer S)[] }
+  ? { [C in keyof M]: M[C] extends readonly (infer K)[] ? K : never }[keyof M] | S
+  : never;
+
+/**
+ * The name of one owned field, as the config's `managedKeys` spells it: a map key by its key
+ * (`iface-id`, `disable-in-band`), a scalar column by its column name (`fail_mode`). Every name is
+ * owned in exactly one table, so a name alone says which field it is.
+ */
+export type ManagedKey = OwnedName<(typeof OWNED)[OwnedTable]>;
+
+/**
+ * Every owned field, in `OWNED` order: the default of `managedKeys`. A field left out of the config's
+ * list is never written nor removed (DESIGN §2 "Managed keys"), and the rules skip its XAPI lookups,
+ * so it can neither make a row pending nor raise a warning.
+ */
+export const MANAGED_KEYS: readonly ManagedKey[] = (Object.keys(OWNED) as OwnedTable[]).flatMap((table) => {
+  const own: TableOwnership = OWNED[table];
+  return [...Object.values(own.maps).flat(), ...own.scalars] as ManagedKey[];
+});
 
 export type OwnedTable = 'Open_vSwitch' | 'Bridge' | 'Interface';
 export type MapColumn = 'external_ids' | 'other_config';

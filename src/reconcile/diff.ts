@@ -11,8 +11,8 @@ import type {
   ScalarColumn,
   UnresolvedRow,
 } from './changeset.js';
-import { dependencyKey } from './rules.js';
-import type { RowIntent } from './rules.js';
+import { dependencyKey } from './intent.js';
+import type { RowIntent } from './intent.js';
 
 /** Code-unit order: deterministic and locale-independent. */
 function compare(a: string, b: string): number {

@@ -24,8 +24,8 @@ function evaluate(
     if (change !== undefined) changes.push(change);
   };
   if (includeRoot && ovs.root !== undefined) add(rootIntent(ovs.root, xapi, facts, findings));
-  for (const bridge of bridges) add(bridgeIntent(bridge, xapi, findings));
-  for (const iface of interfaces) add(interfaceIntent(iface, ovs, xapi, findings));
+  for (const bridge of bridges) add(bridgeIntent(bridge, xapi, facts, findings));
+  for (const iface of interfaces) add(interfaceIntent(iface, ovs, xapi, facts, findings));
   return {
     changes: sortChanges(changes),
     warnings: sortWarnings(findings.warnings),

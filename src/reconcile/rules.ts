@@ -1,31 +1,17 @@
 import { COPIED_TAP_KEYS } from './changeset.js';
-import type {
-  MapColumn,
-  OwnedTable,
-  ReconcileWarning,
-  ReconcileWarningCode,
-  ScalarColumn,
-  UnresolvedRow,
-  XapiDependency,
-} from './changeset.js';
-import { isSafeId, quoteForLog } from './validate.js';
-import type {
-  BridgeRow,
-  InterfaceRow,
-  OpenVSwitchRow,
-  OvsdbView,
-  StringMap,
-  SystemFacts,
-  Uuid,
-  XapiHost,
-  XapiObjectState,
-  XapiView,
-} from './views.js';
+import type { ManagedKey, ScalarColumn } from './changeset.js';
+import { manages, nonEmpty, safeOverride } from './intent.js';
+import type { Findings, RowIntent, RowRef } from './intent.js';
+import { quoteForLog } from './validate.js';
+import type { BridgeRow, InterfaceRow, OvsdbView, StringMap, SystemFacts, XapiView } from './views.js';
 
-/**
- * The rules of DESIGN §2 as pure functions from one row (plus the views) to a `RowIntent`: for each
- * owned field, the value the database must hold, `null` when the key must be absent (or the optional
- * scalar empty), or no entry at all when the field is to be left alone.
+export { dependencyKey, Findings, manages } from './intent.js';
+export type { RowIntent } from './intent.js';
+export { rootIntent } from './root-rules.js';
+
+/*
+ * The rules of DESIGN §2 as pure functions from one row (plus the views and the config's facts) to a
+ * `RowIntent` (intent.ts); the Open_vSwitch row's are in root-rules.ts.
  *
  * How the four XAPI states apply, field by field (each field depends on at most one object at a time,
  * and fields are decided independently: a pending VM does not hold back an iface-id whose VIF is known):
@@ -34,6 +20,7 @@ import type {
  * |---|---|---|---|---|---|
  * | Interface `iface-id` (vif/tap rows) | VIF of xs-vif-uuid | override or uuid | uuid | leave | keep existing, else uuid |
  * | Interface `vm-id` (vif/tap rows) | VM of xs-vm-uuid | override or uuid | uuid | leave | keep existing, else uuid |
+ * | Interface `neutron-port-uuid` (vif rows only) | VIF of xs-vif-uuid | `neutron-port-uuid`, else `nicira-iface-id`, else removed | removed | leave | keep existing (the default is no key) |
  * | Interface copied keys, `iface-status`; ids on other rows | nothing | | | | |
  * | Bridge `bridge-id` | network of the bridge | override, else default(N) | default | leave | keep existing, else default |
  * | Bridge `fail_mode` | network, then pool when N lacks the key | N's, else pool's, else standalone | not touched | leave | see below |
@@ -52,66 +39,16 @@ import type {
  * - Host facts: when the host record is known but lacks `product_brand` / `product_version` /
  *   `build_number` (XAPI drops empty ones), the inventory value is used; when no source has a value
  *   the column is left alone, never emptied.
+ * - `neutron-port-uuid` is owned on vif rows only, as DESIGN §2 scopes it: a tap or any other row keeps
+ *   whatever it holds. No xs-vif-uuid → removed, like `iface-id`.
+ * - Config `managedKeys` / `neutronPortUuid` (see `manages`): a field the daemon does not manage is not
+ *   computed at all, so it gets no intent, raises no warning and makes no row pending or unknown; a row
+ *   whose managed fields need no XAPI object asks XAPI nothing.
+ * - An invalid override raises one warning per row, however many managed keys read it.
  * - Pairing: `vifD.N` ↔ `tapD.N` where D and N are decimal numbers; the same pattern decides which rows
  *   are "vif/tap rows" for the `nicira-*` overrides (the old daemon's `startswith('vif'|'tap')`, narrowed
  *   to names the hotplug scripts actually create).
  */
-export interface RowIntent {
-  readonly table: OwnedTable;
-  readonly uuid: Uuid;
-  readonly name: string | undefined;
-  /** The row's current maps and scalars, which the diff compares against. */
-  readonly current: {
-    readonly maps: Partial<Record<MapColumn, StringMap>>;
-    readonly scalars: Partial<Record<ScalarColumn, string | undefined>>;
-  };
-  readonly maps: Partial<Record<MapColumn, Map<string, string | null>>>;
-  readonly scalars: Partial<Record<ScalarColumn, string | null>>;
-}
-
-/** Warnings and unresolved dependencies found while computing intents (the pure core never logs). */
-export class Findings {
-  readonly warnings: ReconcileWarning[] = [];
-  readonly pending: UnresolvedRow[] = [];
-  readonly unknown: UnresolvedRow[] = [];
-
-  warn(row: RowRef, code: ReconcileWarningCode, message: string): void {
-    this.warnings.push({ code, table: row.table, uuid: row.uuid, name: row.name, message });
-  }
-
-  unresolved(row: RowRef, state: 'pending' | 'unknown', dependency: XapiDependency): void {
-    const list = state === 'pending' ? this.pending : this.unknown;
-    const key = dependencyKey(dependency);
-    // One entry per (row, dependency), although several fields of a row may consult the same object.
-    // Rows are evaluated one at a time, so a duplicate can only be among the row's own trailing entries.
-    for (let i = list.length - 1; i >= 0; i--) {
-      const u = list[i];
-      if (u === undefined || u.uuid !== row.uuid || u.table !== row.table) break;
-      if (dependencyKey(u.dependency) === key) return;
-    }
-    list.push({ table: row.table, uuid: row.uuid, name: row.name, dependency });
-  }
-}
-
-interface RowRef {
-  readonly table: OwnedTable;
-  readonly uuid: Uuid;
-  readonly name: string | undefined;
-}
-
-/** A stable text form of a dependency, for sorting and de-duplication. */
-export function dependencyKey(dep: XapiDependency): string {
-  switch (dep.kind) {
-    case 'vif':
-    case 'vm':
-      return `${dep.kind}:${dep.uuid}`;
-    case 'network':
-      return `network:${dep.bridge}`;
-    case 'pool':
-    case 'host':
-      return dep.kind;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Interface
@@ -134,34 +71,36 @@ export function interfaceNamed(ovs: OvsdbView, name: string): InterfaceRow | und
   return uuid === undefined ? undefined : ovs.interfaces.get(uuid);
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
-}
-
 /** The Interface rules of DESIGN §2 for one row. */
-export function interfaceIntent(row: InterfaceRow, ovs: OvsdbView, xapi: XapiView, findings: Findings): RowIntent {
+export function interfaceIntent(row: InterfaceRow, ovs: OvsdbView, xapi: XapiView, facts: SystemFacts, findings: Findings): RowIntent {
   const ref: RowRef = { table: 'Interface', uuid: row.uuid, name: row.name };
   const { role, partner } = interfaceRole(row.name);
   const partnerRow = partner === undefined ? undefined : interfaceNamed(ovs, partner);
   const ext = new Map<string, string | null>();
 
   // The tap takes the hotplug facts from its vif; ids below are derived from the facts after the copy.
-  let facts: StringMap = row.externalIds;
+  let hotplug: StringMap = row.externalIds;
   if (role === 'tap' && partnerRow !== undefined) {
-    facts = partnerRow.externalIds;
-    for (const key of COPIED_TAP_KEYS) ext.set(key, partnerRow.externalIds.get(key) ?? null);
+    hotplug = partnerRow.externalIds;
+    for (const key of COPIED_TAP_KEYS) if (manages(facts, key)) ext.set(key, partnerRow.externalIds.get(key) ?? null);
   }
 
   const pairRow = role !== 'other';
-  const vifUuid = nonEmpty(facts.get('xs-vif-uuid'));
-  const vmUuid = nonEmpty(facts.get('xs-vm-uuid'));
-  derivedId(ext, row.externalIds, 'iface-id', vifUuid, pairRow, findings, ref, 'nicira-iface-id', (u) => xapi.vif(u), 'vif');
-  derivedId(ext, row.externalIds, 'vm-id', vmUuid, pairRow, findings, ref, 'nicira-vm-id', (u) => xapi.vm(u), 'vm');
+  const vifUuid = nonEmpty(hotplug.get('xs-vif-uuid'));
+  const vmUuid = nonEmpty(hotplug.get('xs-vm-uuid'));
+  const derive = (spec: DerivedKey, objectUuid: string | undefined): void => {
+    if (manages(facts, spec.key)) derivedKey(spec, objectUuid, pairRow, row.externalIds, xapi, ext, findings, ref);
+  };
+  derive(IFACE_ID, vifUuid);
+  derive(VM_ID, vmUuid);
+  if (role === 'vif') derive(NEUTRON_PORT_UUID, vifUuid);
 
-  let status: string | null = null;
-  if (role === 'vif') status = partnerRow === undefined ? 'active' : 'inactive';
-  else if (role === 'tap' && partnerRow !== undefined) status = 'active';
-  ext.set('iface-status', status);
+  if (manages(facts, 'iface-status')) {
+    let status: string | null = null;
+    if (role === 'vif') status = partnerRow === undefined ? 'active' : 'inactive';
+    else if (role === 'tap' && partnerRow !== undefined) status = 'active';
+    ext.set('iface-status', status);
+  }
 
   return {
     table: 'Interface',
@@ -173,52 +112,71 @@ export function interfaceIntent(row: InterfaceRow, ovs: OvsdbView, xapi: XapiVie
   };
 }
 
-/** `iface-id` / `vm-id`: the object's `nicira-*` override on vif/tap rows, else its uuid (DESIGN §2). */
-function derivedId(
-  ext: Map<string, string | null>,
-  current: StringMap,
-  key: string,
+/** How one Interface key follows an XAPI object's other_config (DESIGN §2). */
+interface DerivedKey {
+  readonly key: ManagedKey;
+  readonly kind: 'vif' | 'vm';
+  /** The object's other_config keys, in order: the first non-empty safe one is the value. */
+  readonly overrides: readonly string[];
+  /** The value when no override applies (or on rows that do not consult XAPI): the object's uuid, or no key. */
+  readonly fallback: 'uuid' | 'none';
+}
+
+const IFACE_ID: DerivedKey = { key: 'iface-id', kind: 'vif', overrides: ['nicira-iface-id'], fallback: 'uuid' };
+const VM_ID: DerivedKey = { key: 'vm-id', kind: 'vm', overrides: ['nicira-vm-id'], fallback: 'uuid' };
+/** What the `ovs-xapi-sync` shipped by XenServer 8 / XCP-ng 8.3 writes on vif rows (issue 13 §5). */
+const NEUTRON_PORT_UUID: DerivedKey = {
+  key: 'neutron-port-uuid',
+  kind: 'vif',
+  overrides: ['neutron-port-uuid', 'nicira-iface-id'],
+  fallback: 'none',
+};
+
+/**
+ * One derived key: on vif/tap rows (`consultXapi`) the object's first valid override, else the
+ * fallback; on other rows the fallback; no object uuid → removed. Pending leaves the key alone;
+ * unknown keeps an existing value and gives a missing one the fallback.
+ */
+function derivedKey(
+  spec: DerivedKey,
   objectUuid: string | undefined,
   consultXapi: boolean,
+  current: StringMap,
+  xapi: XapiView,
+  ext: Map<string, string | null>,
   findings: Findings,
   ref: RowRef,
-  overrideKey: string,
-  lookup: (uuid: Uuid) => XapiObjectState<{ readonly otherConfig: StringMap }>,
-  kind: 'vif' | 'vm',
 ): void {
   if (objectUuid === undefined) {
-    ext.set(key, null);
+    ext.set(spec.key, null);
     return;
   }
+  const fallback = spec.fallback === 'uuid' ? objectUuid : null;
   if (!consultXapi) {
-    ext.set(key, objectUuid);
+    ext.set(spec.key, fallback);
     return;
   }
-  const state = lookup(objectUuid);
+  const state = spec.kind === 'vif' ? xapi.vif(objectUuid) : xapi.vm(objectUuid);
   switch (state.state) {
     case 'known': {
-      const override = nonEmpty(state.value.otherConfig.get(overrideKey));
-      if (override !== undefined && !isSafeId(override)) {
-        findings.warn(
-          ref,
-          'OVERRIDE_INVALID',
-          `${kind.toUpperCase()} ${quoteForLog(objectUuid)} other_config:${overrideKey} ${quoteForLog(override)} is not a safe id; using the uuid`,
-        );
-        ext.set(key, objectUuid);
-      } else {
-        ext.set(key, override ?? objectUuid);
+      const owner = `${spec.kind.toUpperCase()} ${quoteForLog(objectUuid)}`;
+      let value: string | undefined;
+      for (const key of spec.overrides) {
+        value = safeOverride(state.value.otherConfig, key, owner, ref, findings);
+        if (value !== undefined) break;
       }
+      ext.set(spec.key, value ?? fallback);
       return;
     }
     case 'absent':
-      ext.set(key, objectUuid);
+      ext.set(spec.key, fallback);
       return;
     case 'pending':
-      findings.unresolved(ref, 'pending', { kind, uuid: objectUuid });
+      findings.unresolved(ref, 'pending', { kind: spec.kind, uuid: objectUuid });
       return;
     case 'unknown':
-      findings.unresolved(ref, 'unknown', { kind, uuid: objectUuid });
-      if (current.get(key) === undefined) ext.set(key, objectUuid);
+      findings.unresolved(ref, 'unknown', { kind: spec.kind, uuid: objectUuid });
+      if (current.get(spec.key) === undefined) ext.set(spec.key, fallback);
       return;
   }
 }
@@ -239,74 +197,12 @@ export function networkUuidsOf(bridge: BridgeRow): readonly string[] {
 }
 
 /** The Bridge rules of DESIGN §2 for one row. */
-export function bridgeIntent(row: BridgeRow, xapi: XapiView, findings: Findings): RowIntent {
+export function bridgeIntent(row: BridgeRow, xapi: XapiView, facts: SystemFacts, findings: Findings): RowIntent {
   const ref: RowRef = { table: 'Bridge', uuid: row.uuid, name: row.name };
   const ext = new Map<string, string | null>();
   const other = new Map<string, string | null>();
   const scalars: Partial<Record<ScalarColumn, string | null>> = {};
-  const network = xapi.networkByBridge(row.name);
-  const uuids = networkUuidsOf(row);
-
-  // The default bridge-id from xs-network-uuids; `undefined` when several are listed and N cannot settle it.
-  const defaultBridgeId = (networkUuid: string | undefined): string | null | undefined => {
-    if (uuids.length === 0) return null;
-    if (uuids.length === 1) return uuids[0] ?? null;
-    if (networkUuid !== undefined && uuids.includes(networkUuid)) return networkUuid;
-    return undefined;
-  };
-  const ambiguous = (networkUuid: string | undefined): void => {
-    const which = networkUuid === undefined ? 'no XAPI network has this bridge' : `network ${quoteForLog(networkUuid)} is not among them`;
-    findings.warn(
-      ref,
-      'BRIDGE_ID_AMBIGUOUS',
-      `bridge ${quoteForLog(row.name)} xs-network-uuids lists ${uuids.length} networks and ${which}; bridge-id removed`,
-    );
-    ext.set('bridge-id', null);
-  };
-
-  switch (network.state) {
-    case 'known': {
-      const n = network.value;
-      const override = nonEmpty(n.otherConfig.get('nicira-bridge-id'));
-      if (override !== undefined && isSafeId(override)) {
-        ext.set('bridge-id', override);
-      } else {
-        if (override !== undefined) {
-          findings.warn(
-            ref,
-            'OVERRIDE_INVALID',
-            `network ${quoteForLog(n.uuid)} other_config:nicira-bridge-id ${quoteForLog(override)} is not a safe id; ignored`,
-          );
-        }
-        const id = defaultBridgeId(n.uuid);
-        if (id === undefined) ambiguous(n.uuid);
-        else ext.set('bridge-id', id);
-      }
-      failMode(row, ref, n.otherConfig, xapi, findings, scalars);
-      disableInBand(row, ref, n.otherConfig, findings, other);
-      break;
-    }
-    case 'absent': {
-      // "only when N exists": fail_mode and other_config are not touched on bridges XAPI does not know.
-      const id = defaultBridgeId(undefined);
-      if (id === undefined) ambiguous(undefined);
-      else ext.set('bridge-id', id);
-      break;
-    }
-    case 'pending':
-      findings.unresolved(ref, 'pending', { kind: 'network', bridge: row.name });
-      break;
-    case 'unknown': {
-      findings.unresolved(ref, 'unknown', { kind: 'network', bridge: row.name });
-      if (row.externalIds.get('bridge-id') === undefined) {
-        const id = defaultBridgeId(undefined);
-        if (typeof id === 'string') ext.set('bridge-id', id);
-      }
-      break;
-    }
-  }
-
-  return {
+  const intent: RowIntent = {
     table: 'Bridge',
     uuid: row.uuid,
     name: row.name,
@@ -317,6 +213,57 @@ export function bridgeIntent(row: BridgeRow, xapi: XapiView, findings: Findings)
     maps: { external_ids: ext, other_config: other },
     scalars,
   };
+  const bridgeId = manages(facts, 'bridge-id');
+  const failModeManaged = manages(facts, 'fail_mode');
+  const inBandManaged = manages(facts, 'disable-in-band');
+  if (!bridgeId && !failModeManaged && !inBandManaged) return intent;
+
+  const network = xapi.networkByBridge(row.name);
+  const uuids = networkUuidsOf(row);
+
+  // The default bridge-id from xs-network-uuids; with several listed, N's uuid settles it or none does.
+  const setDefaultBridgeId = (networkUuid: string | undefined): void => {
+    if (uuids.length <= 1) {
+      ext.set('bridge-id', uuids[0] ?? null);
+    } else if (networkUuid !== undefined && uuids.includes(networkUuid)) {
+      ext.set('bridge-id', networkUuid);
+    } else {
+      const which = networkUuid === undefined ? 'no XAPI network has this bridge' : `network ${quoteForLog(networkUuid)} is not among them`;
+      findings.warn(
+        ref,
+        'BRIDGE_ID_AMBIGUOUS',
+        `bridge ${quoteForLog(row.name)} xs-network-uuids lists ${uuids.length} networks and ${which}; bridge-id removed`,
+      );
+      ext.set('bridge-id', null);
+    }
+  };
+
+  switch (network.state) {
+    case 'known': {
+      const n = network.value;
+      if (bridgeId) {
+        const override = safeOverride(n.otherConfig, 'nicira-bridge-id', `network ${quoteForLog(n.uuid)}`, ref, findings);
+        if (override !== undefined) ext.set('bridge-id', override);
+        else setDefaultBridgeId(n.uuid);
+      }
+      if (failModeManaged) failMode(row, ref, n.otherConfig, xapi, findings, scalars);
+      if (inBandManaged) disableInBand(row, ref, n.otherConfig, findings, other);
+      break;
+    }
+    case 'absent':
+      // "only when N exists": fail_mode and other_config are not touched on bridges XAPI does not know.
+      if (bridgeId) setDefaultBridgeId(undefined);
+      break;
+    case 'pending':
+      findings.unresolved(ref, 'pending', { kind: 'network', bridge: row.name });
+      break;
+    case 'unknown':
+      findings.unresolved(ref, 'unknown', { kind: 'network', bridge: row.name });
+      // A missing bridge-id gets the default only when N is not needed to choose it (no warning yet).
+      if (bridgeId && row.externalIds.get('bridge-id') === undefined && uuids.length === 1) ext.set('bridge-id', uuids[0] ?? null);
+      break;
+  }
+  return intent;
 }
 
 function validFailMode(value: string, source: string, ref: RowRef, findings: Findings): string {
@@ -380,118 +327,5 @@ function disableInBand(
       'DISABLE_IN_BAND_INVALID',
       `network for bridge ${quoteForLog(row.name)} other_config:vswitch-disable-in-band ${quoteForLog(value)} is not true or false; left as is`,
     );
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Open_vSwitch
-
-/** The Open_vSwitch rules of DESIGN §2 for the root row. */
-export function rootIntent(row: OpenVSwitchRow, xapi: XapiView, facts: SystemFacts, findings: Findings): RowIntent {
-  const ref: RowRef = { table: 'Open_vSwitch', uuid: row.uuid, name: undefined };
-  const ext = new Map<string, string | null>();
-  const other = new Map<string, string | null>();
-  const scalars: Partial<Record<ScalarColumn, string | null>> = {};
-  const host = xapi.host();
-  const inv = facts.inventory;
-
-  const safe = (value: string | undefined, what: string): string | undefined => {
-    const v = nonEmpty(value);
-    if (v === undefined) return undefined;
-    if (isSafeId(v)) return v;
-    findings.warn(ref, 'SYSTEM_FACT_INVALID', `${what} ${quoteForLog(v)} is not a safe value; ignored`);
-    return undefined;
-  };
-
-  // system-id and xs-system-uuid: config > XAPI host > inventory.
-  const configured = safe(facts.systemId, 'config systemId');
-  if (configured !== undefined) {
-    ext.set('system-id', configured);
-    ext.set('xs-system-uuid', configured);
-  } else {
-    hostDerived(host, ref, findings, {
-      fromHost: (h) => safe(h.uuid, 'XAPI host uuid') ?? safe(inv.installationUuid, 'inventory INSTALLATION_UUID'),
-      fromInventory: () => safe(inv.installationUuid, 'inventory INSTALLATION_UUID'),
-      apply: (value, keepExisting) => {
-        for (const key of ['system-id', 'xs-system-uuid']) {
-          if (keepExisting && row.externalIds.get(key) !== undefined) continue;
-          ext.set(key, value);
-        }
-      },
-    });
-  }
-
-  hostDerived(host, ref, findings, {
-    fromHost: (h) =>
-      safe(h.softwareVersion.get('product_brand'), 'XAPI host product_brand') ??
-      safe(inv.productBrand, 'inventory PRODUCT_BRAND'),
-    fromInventory: () => safe(inv.productBrand, 'inventory PRODUCT_BRAND'),
-    apply: (value, keepExisting) => {
-      if (!(keepExisting && row.systemType !== undefined)) scalars.system_type = value;
-    },
-  });
-
-  const version = (v: string | undefined, b: string | undefined, what: string): string | undefined => {
-    const pv = nonEmpty(v);
-    const bn = nonEmpty(b);
-    return pv === undefined || bn === undefined ? undefined : safe(`${pv}-${bn}`, what);
-  };
-  hostDerived(host, ref, findings, {
-    fromHost: (h) =>
-      version(h.softwareVersion.get('product_version'), h.softwareVersion.get('build_number'), 'XAPI host version') ??
-      version(inv.productVersion, inv.buildNumber, 'inventory version'),
-    fromInventory: () => version(inv.productVersion, inv.buildNumber, 'inventory version'),
-    apply: (value, keepExisting) => {
-      if (!(keepExisting && row.systemVersion !== undefined)) scalars.system_version = value;
-    },
-  });
-
-  if (facts.enableStatistics) other.set('enable-statistics', 'true');
-
-  return {
-    table: 'Open_vSwitch',
-    uuid: row.uuid,
-    name: undefined,
-    current: {
-      maps: { external_ids: row.externalIds, other_config: row.otherConfig },
-      scalars: { system_type: row.systemType, system_version: row.systemVersion },
-    },
-    maps: { external_ids: ext, other_config: other },
-    scalars,
-  };
-}
-
-/** One host-derived field: known → host's (else inventory), absent → inventory, pending → leave, unknown → keep or inventory. */
-function hostDerived(
-  host: XapiObjectState<XapiHost>,
-  ref: RowRef,
-  findings: Findings,
-  field: {
-    fromHost: (h: XapiHost) => string | undefined;
-    fromInventory: () => string | undefined;
-    /** Sets the field to `value`; with `keepExisting`, only where the row has no value yet. */
-    apply: (value: string, keepExisting: boolean) => void;
-  },
-): void {
-  switch (host.state) {
-    case 'known': {
-      const v = field.fromHost(host.value);
-      if (v !== undefined) field.apply(v, false);
-      return;
-    }
-    case 'absent': {
-      const v = field.fromInventory();
-      if (v !== undefined) field.apply(v, false);
-      return;
-    }
-    case 'pending':
-      findings.unresolved(ref, 'pending', { kind: 'host' });
-      return;
-    case 'unknown': {
-      findings.unresolved(ref, 'unknown', { kind: 'host' });
-      const v = field.fromInventory();
-      if (v !== undefined) field.apply(v, true);
-      return;
-    }
   }
 }

@@ -1,3 +1,5 @@
+import type { ManagedKey } from './changeset.js';
+
 /**
  * The reconciler's inputs: plain readonly data describing what OVSDB holds, what XAPI says and what the
  * host's configuration and inventory say. Nothing here performs I/O; the composition root's adapters
@@ -144,4 +146,12 @@ export interface SystemFacts {
   readonly systemId?: string | undefined;
   /** Config `enableStatistics`: when true, `other_config:enable-statistics=true`; otherwise the key is not touched. */
   readonly enableStatistics: boolean;
+  /**
+   * Config `managedKeys`: the owned fields (`MANAGED_KEYS` names) the daemon writes and removes; any
+   * other is left as found. Absent = all of them. Restart-only in the config, so a pass never sees it
+   * change.
+   */
+  readonly managedKeys?: ReadonlySet<ManagedKey> | undefined;
+  /** Config `neutronPortUuid`: `false` leaves `external_ids:neutron-port-uuid` as found. Absent = true. */
+  readonly neutronPortUuid?: boolean | undefined;
 }

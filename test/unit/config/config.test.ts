@@ -11,6 +11,7 @@ import {
   describeConfig,
 } from '../../../src/config.js';
 import type { Config, ConfigKey, FileStat, LoadConfigOptions } from '../../../src/config.js';
+import { MANAGED_KEYS } from '../../../src/reconcile/changeset.js';
 
 const PID = 4242;
 
@@ -100,6 +101,17 @@ const CASES: Record<string, Case> = {
   dryRun: bool('--dry-run'),
   systemId: same(null, 'abc-123', 'def-456'),
   enableStatistics: bool(null),
+  managedKeys: {
+    flag: null,
+    v1: 'vm-id, iface-id',
+    v2: 'fail_mode',
+    j1: ['vm-id', 'iface-id', 'vm-id'],
+    j2: ['fail_mode'],
+    e1: ['iface-id', 'vm-id'],
+    e2: ['fail_mode'],
+  },
+  // On by default, so the first value is the one that differs from the default.
+  neutronPortUuid: { flag: null, v1: 'false', v2: 'true', j1: false, j2: true, e1: false, e2: true },
   resyncIntervalSec: int(0, 30),
   xapiCaFile: same(null, '/ca/a.pem', '/ca/b.pem'),
   xapiInsecure: bool(null),
@@ -181,6 +193,8 @@ describe('precedence: command line > environment > config file > default', () =>
       dryRun: false,
       systemId: null,
       enableStatistics: false,
+      managedKeys: [...MANAGED_KEYS],
+      neutronPortUuid: true,
       resyncIntervalSec: 600,
       logJournaldPrefix: false,
       ovsRundir: '/var/run/openvswitch',
@@ -227,6 +241,13 @@ describe('invalid values: one line naming the option', () => {
     ['env config missing', [], { OVS_XAPI_SYNC_CONFIG: '/nope.json' }, undefined, /^OVS_XAPI_SYNC_CONFIG: cannot read/],
     ['password file missing', ['--xapi-password-file', '/nope'], {}, undefined, /^--xapi-password-file: cannot read \/nope: no such file/],
     ['system id space', [], { OVS_XAPI_SYNC_SYSTEM_ID: 'a b' }, undefined, /^OVS_XAPI_SYNC_SYSTEM_ID: .*white space/],
+    ['managed key unknown (file)', [], {}, { managedKeys: ['iface-id', 'iface_id'] }, /^config file \/etc\/x.json: managedKeys: unknown key "iface_id" \(known keys: system-id, /],
+    ['managed key unknown (env)', [], { OVS_XAPI_SYNC_MANAGED_KEYS: 'vm-id,Iface-Id,bridge' }, undefined, /^OVS_XAPI_SYNC_MANAGED_KEYS: unknown key "Iface-Id", "bridge" /],
+    ['managed keys not an array', [], {}, { managedKeys: 'iface-id' }, /^config file \/etc\/x.json: managedKeys: expected an array of key names, got string/],
+    ['managed key not a string', [], {}, { managedKeys: ['vm-id', 3] }, /^config file \/etc\/x.json: managedKeys: expected an array of key names, got an array holding number/],
+    ['managed keys empty (file)', [], {}, { managedKeys: [] }, /^config file \/etc\/x.json: managedKeys: names no key/],
+    ['managed keys empty (env)', [], { OVS_XAPI_SYNC_MANAGED_KEYS: ' , ' }, undefined, /^OVS_XAPI_SYNC_MANAGED_KEYS: names no key/],
+    ['neutronPortUuid type', [], {}, { neutronPortUuid: 'no' }, /^config file \/etc\/x.json: neutronPortUuid: expected a boolean, got string/],
   ];
   for (const [name, argv, env, file, re] of cases) {
     it(name, () => {
@@ -302,6 +323,21 @@ describe('reload (SIGHUP)', () => {
     expect(r.needsRestart).toEqual(['xapiProtocol']);
     expect(r.config).toMatchObject({ logLevel: 'debug', resyncIntervalSec: 60, systemId: 'override', xapiProtocol: 'xmlrpc' });
     expect(r.sources.logLevel.kind).toBe('env');
+  });
+
+  it('managedKeys and neutronPortUuid need a restart', () => {
+    const first = load([]);
+    const r = reloadConfig(first.config, first.sources, {
+      argv: [],
+      env: {},
+      pid: PID,
+      defaultConfigPath: '/etc/x.json',
+      ...fakeFs({ '/etc/x.json': JSON.stringify({ managedKeys: ['vm-id'], neutronPortUuid: false }) }),
+    });
+    expect(r.applied).toEqual([]);
+    expect(r.needsRestart.filter((k) => k !== 'configFile').sort()).toEqual(['managedKeys', 'neutronPortUuid']);
+    expect(r.config.managedKeys).toEqual(MANAGED_KEYS);
+    expect(r.config.neutronPortUuid).toBe(true);
   });
 
   it('an invalid file on reload throws; the caller keeps the old config', () => {

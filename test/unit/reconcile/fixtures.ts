@@ -1,4 +1,5 @@
-import type { ChangeSet, ReconcileResult, RowChange } from '../../../src/reconcile/changeset.js';
+import { MANAGED_KEYS } from '../../../src/reconcile/changeset.js';
+import type { ChangeSet, ManagedKey, ReconcileResult, RowChange } from '../../../src/reconcile/changeset.js';
 import type {
   BridgeRow,
   InterfaceRow,
@@ -114,6 +115,11 @@ export class FakeXapi implements XapiView {
 }
 
 export const NO_FACTS: SystemFacts = { inventory: {}, enableStatistics: false };
+
+/** `facts` (default `NO_FACTS`) with config `managedKeys` = every owned key but `left`. */
+export function managingAllBut(left: readonly ManagedKey[], facts: SystemFacts = NO_FACTS): SystemFacts {
+  return { ...facts, managedKeys: new Set(MANAGED_KEYS.filter((k) => !left.includes(k))) };
+}
 
 /**
  * A change flattened for table-driven expectations: `column:key` → value (null = removed) and

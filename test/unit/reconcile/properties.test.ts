@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { COPIED_TAP_KEYS, OWNED, ownsMapKey, ownsScalar } from '../../../src/reconcile/changeset.js';
+import { COPIED_TAP_KEYS, MANAGED_KEYS, OWNED, ownsMapKey, ownsScalar } from '../../../src/reconcile/changeset.js';
+import type { ManagedKey } from '../../../src/reconcile/changeset.js';
 import type { ReconcileResult } from '../../../src/reconcile/changeset.js';
 import { DependencyIndex, DirtyTracker, reconcileAll, reconcileDirty } from '../../../src/reconcile/incremental.js';
-import { interfaceRole } from '../../../src/reconcile/rules.js';
+import { interfaceRole, manages } from '../../../src/reconcile/rules.js';
 import type {
   BridgeRow,
   InterfaceRow,
@@ -51,6 +52,7 @@ const ifaceExt = mapOf({
   'iface-id': [...VIFS, 'custom', 'stale'],
   'vm-id': [...VMS, 'stale'],
   'iface-status': ['active', 'inactive', 'bogus'],
+  'neutron-port-uuid': ['port-1', 'custom-iface', 'stale'],
 });
 
 const bridgeExt = mapOf({
@@ -90,6 +92,8 @@ interface XapiData {
   vms: Map<string, XapiObjectState<XapiVm>>;
 }
 
+const vifOther = mapOf({ 'nicira-iface-id': ['custom-iface', ...JUNK], 'neutron-port-uuid': ['port-1', ...JUNK] });
+
 const hostArb = stateOf(
   fc.record({
     uuid: fc.constantFrom('H1', 'bad\u0000host'),
@@ -103,7 +107,7 @@ const xapiArb: fc.Arbitrary<XapiData> = fc
     host: hostArb,
     pool: poolArb,
     networks: fc.tuple(...BR_NAMES.map(() => stateOf(fc.record({ uuid: fc.constantFrom(...NETS), otherConfig: netOther })))),
-    vifs: fc.tuple(...VIFS.map(() => stateOf(mapOf({ 'nicira-iface-id': ['custom-iface', ...JUNK] })))),
+    vifs: fc.tuple(...VIFS.map(() => stateOf(vifOther))),
     vms: fc.tuple(...VMS.map(() => stateOf(mapOf({ 'nicira-vm-id': ['custom-vm', ...JUNK] })))),
   })
   .map((r) => ({
@@ -154,6 +158,9 @@ const worldArb: fc.Arbitrary<World> = fc.record({
     }),
     systemId: optional(fc.constantFrom('S', '')),
     enableStatistics: fc.boolean(),
+    // Config `managedKeys`: absent (every key) or a random subset; `neutronPortUuid` absent, on or off.
+    managedKeys: optional(fc.subarray([...MANAGED_KEYS]).map((keys) => new Set<ManagedKey>(keys))),
+    neutronPortUuid: optional(fc.boolean()),
   }),
 });
 
@@ -231,6 +238,22 @@ describe('reconcile properties', () => {
     );
   });
 
+  it('keys and columns the config does not manage are never touched; neutron-port-uuid only on vif rows', () => {
+    fc.assert(
+      fc.property(worldArb, (w) => {
+        const { changes } = reconcileAll(viewOf(w), xapiOf(w.xapi), w.facts);
+        for (const change of changes) {
+          const names = [...change.maps.flatMap((m) => [...m.set.map((e) => e.key), ...m.remove]), ...change.scalars.map((s) => s.column)];
+          for (const name of names) {
+            expect(manages(w.facts, name as ManagedKey), `${change.table} ${name} is not managed`).toBe(true);
+            if (name === 'neutron-port-uuid') expect(interfaceRole(change.name ?? '').role).toBe('vif');
+          }
+        }
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
   it('the result does not depend on row iteration order', () => {
     fc.assert(
       fc.property(worldArb, fc.integer(), (w, seed) => {
@@ -276,7 +299,7 @@ describe('reconcile properties', () => {
     fc.record({
       kind: fc.constant('vif' as const),
       uuid: fc.constantFrom(...VIFS),
-      state: stateOf(mapOf({ 'nicira-iface-id': ['custom-iface', 'other', ...JUNK] })),
+      state: stateOf(mapOf({ 'nicira-iface-id': ['custom-iface', 'other', ...JUNK], 'neutron-port-uuid': ['port-1', 'port-2', ''] })),
     }).map((m) => ({ ...m, state: withUuid(m.state, m.uuid) })),
     fc.record({
       kind: fc.constant('vm' as const),

@@ -10,6 +10,7 @@ import {
   FakeXapi,
   iface,
   known,
+  managingAllBut,
   map,
   NO_FACTS,
   ovsView,
@@ -165,6 +166,41 @@ describe('Open_vSwitch row', () => {
       expect: {},
     },
     {
+      name: 'system-id not managed: left as found, xs-system-uuid still written',
+      row: root({ 'system-id': 'ovn-chassis' }),
+      host: hostState(sv),
+      facts: managingAllBut(['system-id'], { ...inventory, systemId: 'my-system' }),
+      expect: { 'external_ids:xs-system-uuid': 'my-system', system_type: 'XenServer', system_version: '8.4.0-123' },
+    },
+    {
+      name: 'system_type and system_version not managed: columns left as found',
+      row: root({}, {}, 'Other', 'old'),
+      host: hostState(sv),
+      facts: managingAllBut(['system_type', 'system_version'], inventory),
+      expect: { 'external_ids:system-id': HOST, 'external_ids:xs-system-uuid': HOST },
+    },
+    {
+      name: 'no host-derived field managed: the host is not consulted, so it cannot make the row pending',
+      row: root({ 'system-id': 'x' }),
+      host: PENDING,
+      facts: managingAllBut(['system-id', 'xs-system-uuid', 'system_type', 'system_version'], { ...inventory, enableStatistics: true }),
+      expect: { 'other_config:enable-statistics': 'true' },
+    },
+    {
+      name: 'enable-statistics not managed: enableStatistics true leaves it alone',
+      row: root({ 'system-id': INV, 'xs-system-uuid': INV }, { 'enable-statistics': 'false' }),
+      host: ABSENT,
+      facts: managingAllBut(['enable-statistics'], { inventory: { installationUuid: INV }, enableStatistics: true }),
+      expect: {},
+    },
+    {
+      name: 'invalid systemId with neither id key managed: no warning',
+      row: root(),
+      host: ABSENT,
+      facts: managingAllBut(['system-id', 'xs-system-uuid'], { inventory: {}, enableStatistics: false, systemId: 'bad\nid' }),
+      expect: {},
+    },
+    {
       name: 'converged row: no change; foreign keys untouched',
       row: root({ 'system-id': HOST, 'xs-system-uuid': HOST, foreign: 'x' }, {}, 'XenServer', '8.4.0-123'),
       host: hostState(sv),
@@ -195,6 +231,7 @@ describe('Bridge rows', () => {
     name: string;
     row: ReturnType<typeof bridge>;
     setup: (x: FakeXapi) => void;
+    facts?: SystemFacts;
     expect: Record<string, string | null>;
     warnings?: string[];
     pending?: string[];
@@ -394,12 +431,43 @@ describe('Bridge rows', () => {
       expect: { fail_mode: 'standalone' },
       unknown: ['pool'],
     },
+    {
+      name: 'fail_mode not managed: left as found, the pool not consulted',
+      row: bridge(BR, 'xenbr0', { 'xs-network-uuids': NET }, {}, 'secure'),
+      setup: (x) => {
+        x.network('xenbr0', NET, { 'vswitch-disable-in-band': 'true' });
+        x.poolState = PENDING;
+      },
+      facts: managingAllBut(['fail_mode']),
+      expect: { 'external_ids:bridge-id': NET, 'other_config:disable-in-band': 'true' },
+    },
+    {
+      name: 'bridge-id not managed: a foreign bridge-id survives, no ambiguity warning',
+      row: bridge(BR, 'xapi1', { 'xs-network-uuids': `${NET2};${VIF}`, 'bridge-id': 'theirs' }, {}, 'standalone'),
+      setup: (x) => x.network('xapi1', NET, { 'nicira-bridge-id': 'bad\u0000' }),
+      facts: managingAllBut(['bridge-id']),
+      expect: {},
+    },
+    {
+      name: 'disable-in-band not managed: left as found, no warning for a bad value',
+      row: bridge(BR, 'xenbr0', { 'xs-network-uuids': NET, 'bridge-id': NET }, { 'disable-in-band': 'true' }, 'standalone'),
+      setup: (x) => x.network('xenbr0', NET, { 'vswitch-disable-in-band': 'yes' }),
+      facts: managingAllBut(['disable-in-band']),
+      expect: {},
+    },
+    {
+      name: 'no bridge field managed: the network is not consulted, so it cannot make the row pending',
+      row: bridge(BR, 'xenbr0', { 'xs-network-uuids': NET }),
+      setup: (x) => x.networks.set('xenbr0', PENDING),
+      facts: managingAllBut(['bridge-id', 'fail_mode', 'disable-in-band']),
+      expect: {},
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
       const xapi = new FakeXapi();
       c.setup(xapi);
-      const result = run(ovsView({ bridges: [c.row] }), xapi);
+      const result = run(ovsView({ bridges: [c.row] }), xapi, c.facts);
       expect(changeFor(result, BR)).toEqual(c.expect);
       expect(result.warnings.map((w) => w.code)).toEqual(c.warnings ?? []);
       const dep = (u: (typeof result.pending)[number]) =>
@@ -435,6 +503,7 @@ describe('Interface rows', () => {
     name: string;
     rows: ReturnType<typeof iface>[];
     setup?: (x: FakeXapi) => void;
+    facts?: SystemFacts;
     expect: Record<string, Record<string, string | null>>;
     warnings?: string[];
     pending?: string[];
@@ -449,7 +518,7 @@ describe('Interface rows', () => {
       },
     },
     {
-      name: 'vif with overrides',
+      name: 'vif with overrides (nicira-iface-id is also neutron-port-uuid)',
       rows: [iface(IF, 'vif1.0', vifFacts)],
       setup: (x) => x.vifRec(VIF, { 'nicira-iface-id': 'custom-iface' }).vmRec(VM, { 'nicira-vm-id': 'custom-vm' }),
       expect: {
@@ -457,15 +526,21 @@ describe('Interface rows', () => {
           'external_ids:iface-id': 'custom-iface',
           'external_ids:vm-id': 'custom-vm',
           'external_ids:iface-status': 'active',
+          'external_ids:neutron-port-uuid': 'custom-iface',
         },
       },
     },
     {
-      name: 'pair: tap copies the four keys and is active, vif inactive',
+      name: 'pair: tap copies the four keys and is active, vif inactive; neutron-port-uuid on the vif only',
       rows: [iface(IF, 'vif1.0', vifFacts), iface(TAP, 'tap1.0', { foreign: 'kept' })],
       setup: (x) => x.vifRec(VIF, { 'nicira-iface-id': 'custom-iface' }),
       expect: {
-        [IF]: { 'external_ids:iface-id': 'custom-iface', 'external_ids:vm-id': VM, 'external_ids:iface-status': 'inactive' },
+        [IF]: {
+          'external_ids:iface-id': 'custom-iface',
+          'external_ids:vm-id': VM,
+          'external_ids:iface-status': 'inactive',
+          'external_ids:neutron-port-uuid': 'custom-iface',
+        },
         [TAP]: {
           'external_ids:attached-mac': MAC,
           'external_ids:xs-network-uuid': NET,
@@ -560,7 +635,7 @@ describe('Interface rows', () => {
       pending: [`vif:${VIF}`, `vif:${VIF}`],
     },
     {
-      name: 'invalid nicira-iface-id / nicira-vm-id: warnings, uuids used',
+      name: 'invalid nicira-iface-id / nicira-vm-id: one warning each (iface-id and neutron-port-uuid share one), uuids used',
       rows: [iface(IF, 'vif1.0', vifFacts)],
       setup: (x) => x.vifRec(VIF, { 'nicira-iface-id': 'a'.repeat(256) }).vmRec(VM, { 'nicira-vm-id': 'bad\u0007' }),
       expect: { [IF]: { 'external_ids:iface-id': VIF, 'external_ids:vm-id': VM, 'external_ids:iface-status': 'active' } },
@@ -588,12 +663,116 @@ describe('Interface rows', () => {
         },
       },
     },
+    // neutron-port-uuid (issue 13 §5): vif rows only, the same outcomes as iface-id with "no key" as the default.
+    {
+      name: 'neutron-port-uuid from the VIF neutron-port-uuid, before nicira-iface-id',
+      rows: [iface(IF, 'vif1.0', { ...vifFacts, 'iface-status': 'active', 'vm-id': VM })],
+      setup: (x) => x.vifRec(VIF, { 'neutron-port-uuid': 'port-1', 'nicira-iface-id': 'custom-iface' }),
+      expect: { [IF]: { 'external_ids:iface-id': 'custom-iface', 'external_ids:neutron-port-uuid': 'port-1' } },
+    },
+    {
+      name: 'neutron-port-uuid removed when the VIF has neither key',
+      rows: [iface(IF, 'vif1.0', { ...vifFacts, 'iface-id': VIF, 'vm-id': VM, 'iface-status': 'active', 'neutron-port-uuid': 'stale' })],
+      setup: (x) => x.vifRec(VIF, { 'neutron-port-uuid': '' }),
+      expect: { [IF]: { 'external_ids:neutron-port-uuid': null } },
+    },
+    {
+      name: 'neutron-port-uuid removed when the VIF is absent',
+      rows: [iface(IF, 'vif1.0', { ...vifFacts, 'iface-id': VIF, 'vm-id': VM, 'iface-status': 'active', 'neutron-port-uuid': 'stale' })],
+      setup: (x) => x.vifs.set(VIF, ABSENT),
+      expect: { [IF]: { 'external_ids:neutron-port-uuid': null } },
+    },
+    {
+      name: 'neutron-port-uuid removed when the row has no xs-vif-uuid',
+      rows: [iface(IF, 'vif1.0', { 'iface-status': 'active', 'neutron-port-uuid': 'stale' })],
+      expect: { [IF]: { 'external_ids:neutron-port-uuid': null } },
+    },
+    {
+      name: 'VIF pending: neutron-port-uuid left alone with iface-id, the row pending once',
+      rows: [iface(IF, 'vif1.0', { ...vifFacts, 'vm-id': VM, 'iface-status': 'active', 'neutron-port-uuid': 'old' })],
+      setup: (x) => x.vifs.set(VIF, PENDING),
+      expect: {},
+      pending: [`vif:${VIF}`],
+    },
+    {
+      name: 'VIF unknown: an existing neutron-port-uuid is kept',
+      rows: [iface(IF, 'vif1.0', { ...vifFacts, 'iface-id': VIF, 'vm-id': VM, 'iface-status': 'active', 'neutron-port-uuid': 'port-1' })],
+      setup: (x) => {
+        x.fallback = UNKNOWN;
+      },
+      expect: {},
+      unknown: [`vif:${VIF}`, `vm:${VM}`],
+    },
+    {
+      name: 'VIF unknown: a missing neutron-port-uuid stays missing (its default is no key)',
+      rows: [iface(IF, 'vif1.0', { ...vifFacts, 'iface-id': VIF, 'vm-id': VM, 'iface-status': 'active' })],
+      setup: (x) => {
+        x.fallback = UNKNOWN;
+      },
+      expect: {},
+      unknown: [`vif:${VIF}`, `vm:${VM}`],
+    },
+    {
+      name: 'invalid neutron-port-uuid: warning, nicira-iface-id used',
+      rows: [iface(IF, 'vif1.0', { ...vifFacts, 'iface-id': 'custom-iface', 'vm-id': VM, 'iface-status': 'active' })],
+      setup: (x) => x.vifRec(VIF, { 'neutron-port-uuid': 'bad\u202eport', 'nicira-iface-id': 'custom-iface' }),
+      expect: { [IF]: { 'external_ids:neutron-port-uuid': 'custom-iface' } },
+      warnings: ['OVERRIDE_INVALID'],
+    },
+    {
+      name: 'tap and other rows: neutron-port-uuid never touched',
+      rows: [
+        iface(IF, 'vif1.0', { ...vifFacts, 'iface-id': VIF, 'vm-id': VM, 'iface-status': 'inactive', 'neutron-port-uuid': 'port-1' }),
+        iface(TAP, 'tap1.0', { ...vifFacts, 'iface-id': VIF, 'vm-id': VM, 'iface-status': 'active', 'neutron-port-uuid': 'tap-own' }),
+        iface('if-0003', 'tap2.0', { 'neutron-port-uuid': 'lone-tap' }),
+        iface('if-0004', 'eth0', { 'xs-vif-uuid': VIF, 'iface-id': VIF, 'neutron-port-uuid': 'eth' }),
+      ],
+      setup: (x) => x.vifRec(VIF, { 'neutron-port-uuid': 'port-1' }),
+      expect: {},
+    },
+    {
+      name: 'neutronPortUuid false: neutron-port-uuid left as found',
+      rows: [iface(IF, 'vif1.0', { ...vifFacts, 'iface-id': VIF, 'vm-id': VM, 'iface-status': 'active', 'neutron-port-uuid': 'stale' })],
+      setup: (x) => x.vifRec(VIF, { 'neutron-port-uuid': 'port-1' }),
+      facts: { ...NO_FACTS, neutronPortUuid: false },
+      expect: {},
+    },
+    // managedKeys: a field left out is never written nor removed, and never waits for XAPI.
+    {
+      name: 'iface-id and neutron-port-uuid not managed: foreign values survive, a pending VIF holds nothing back',
+      rows: [iface(IF, 'vif1.0', { ...vifFacts, 'iface-id': 'neutron-agent', 'neutron-port-uuid': 'theirs' })],
+      setup: (x) => x.vifs.set(VIF, PENDING),
+      facts: managingAllBut(['iface-id', 'neutron-port-uuid']),
+      expect: { [IF]: { 'external_ids:vm-id': VM, 'external_ids:iface-status': 'active' } },
+    },
+    {
+      name: 'iface-id not managed: no xs-vif-uuid does not remove it',
+      rows: [iface(IF, 'eth1', { 'iface-id': 'theirs', 'vm-id': 'stale' })],
+      facts: managingAllBut(['iface-id']),
+      expect: { [IF]: { 'external_ids:vm-id': null } },
+    },
+    {
+      name: 'copied keys and iface-status not managed: the tap keeps its own, ids still follow the vif',
+      rows: [iface(IF, 'vif1.0', vifFacts), iface(TAP, 'tap1.0', { 'xs-vif-uuid': VIF2, 'iface-status': 'x' })],
+      facts: managingAllBut(['attached-mac', 'xs-network-uuid', 'xs-vif-uuid', 'xs-vm-uuid', 'iface-status']),
+      expect: {
+        [IF]: { 'external_ids:iface-id': VIF, 'external_ids:vm-id': VM },
+        [TAP]: { 'external_ids:iface-id': VIF, 'external_ids:vm-id': VM },
+      },
+    },
+    {
+      name: 'vm-id not managed: an invalid nicira-vm-id raises no warning',
+      rows: [iface(IF, 'vif1.0', { ...vifFacts, 'iface-id': VIF, 'iface-status': 'active' })],
+      setup: (x) => x.vmRec(VM, { 'nicira-vm-id': 'bad\u0007' }),
+      facts: managingAllBut(['vm-id']),
+      expect: {},
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
       const xapi = new FakeXapi();
       c.setup?.(xapi);
-      const result = run(ovsView({ interfaces: c.rows }), xapi);
+      const result = run(ovsView({ interfaces: c.rows }), xapi, c.facts);
       for (const row of c.rows) expect(changeFor(result, row.uuid), row.name).toEqual(c.expect[row.uuid] ?? {});
       expect(result.warnings.map((w) => w.code)).toEqual(c.warnings ?? []);
       const dep = (u: (typeof result.pending)[number]) =>

@@ -83,6 +83,7 @@ describe('the old daemon test sequence', () => {
       'iface-id': 'custom iface ID',
       'vm-id': 'custom vm ID',
       'iface-status': 'active',
+      'neutron-port-uuid': 'custom iface ID',
     });
   });
 
@@ -99,6 +100,19 @@ describe('the old daemon test sequence', () => {
       'iface-status': 'active',
     });
     expect(ext('if-vif')['iface-status']).toBe('inactive');
+  });
+
+  it('neutron-port-uuid follows the VIF on the vif only (XenServer 8 / XCP-ng 8.3, issue 13 §5)', () => {
+    xapi.vifRec(VIF, { 'neutron-port-uuid': 'port-uuid', 'nicira-iface-id': 'custom iface ID' });
+    tracker.vifChanged(VIF);
+    converge();
+    expect(ext('if-vif')['neutron-port-uuid']).toBe('port-uuid');
+    expect(ext('if-tap')['neutron-port-uuid']).toBeUndefined();
+    xapi.vifRec(VIF, {});
+    tracker.vifChanged(VIF);
+    converge();
+    expect(ext('if-vif')['neutron-port-uuid']).toBeUndefined();
+    expect(ext('if-vif')['iface-id']).toBe(VIF);
   });
 
   it('removing the tap makes the vif active again', () => {
