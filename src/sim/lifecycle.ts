@@ -8,6 +8,9 @@ import { setMember, text } from './wire/values.js';
  * step, so that a client following `event.from` sees the intermediate states a real host shows.
  */
 
+/** A lifecycle operation the VM's state does not allow (the control API answers 400). */
+export class LifecycleError extends Error {}
+
 export type PlacementOperation = 'vm_start' | 'vm_resume' | 'vm_migrate';
 
 /** What an OVSDB port `vif<domid>.<device>` needs; the test's hook adds or removes that port. */
@@ -59,7 +62,7 @@ export function beginPlacement(state: SimState, vmId: string, hostId: string, op
 function placementHost(state: SimState, vm: SimRow): SimRow {
   const scheduled = vm.fields.scheduled_to_be_resident_on;
   const host = typeof scheduled === 'string' ? state.byRef('host', scheduled) : undefined;
-  if (host === undefined) throw new Error(`VM ${vm.uuid} is not being placed on a host`);
+  if (host === undefined) throw new LifecycleError(`VM ${vm.uuid} is not being placed on a host`);
   return host;
 }
 
@@ -107,7 +110,7 @@ export class SimLifecycle {
   async vmStart(vmId: string, hostId: string, hooks: PortHooks & { readonly domid?: number } = {}): Promise<number> {
     const state = this.state;
     const vm = state.resolve('VM', vmId);
-    if (vm.fields.power_state === 'Running') throw new Error(`VM ${vm.uuid} is already running`);
+    if (vm.fields.power_state === 'Running') throw new LifecycleError(`VM ${vm.uuid} is already running`);
     const task = state.ids.ref();
     addOperation(state, vm, task, 'start');
     state.notify();

@@ -224,7 +224,7 @@ describe('wire details', () => {
   });
 
   it('requires configured credentials when given', async () => {
-    const locked = await startSimulator({ credentials: { user: 'root', password: 'pw' } });
+    const locked = await startSimulator({ credentials: { user: 'root', password: 'pw' }, loginFailureDelayMs: 20 });
     try {
       expect(await failure(call({ url: locked.url! }, xmlRpcCodec, 'session.login_with_password', ['root', 'bad', '1.0', 'test']))).toMatchObject({ code: 'SESSION_AUTHENTICATION_FAILED' });
       expect(await call({ url: locked.url! }, xmlRpcCodec, 'session.login_with_password', ['root', 'pw'])).toMatch(/^OpaqueRef:/);
