@@ -1,8 +1,9 @@
-import { defineMember } from '../xapi/codec/safe-object.js';
-import type { XapiCall, XapiStruct, XapiValue } from '../xapi/codec/types.js';
+import { setMember } from './wire/values.js';
+import type { SimCall, SimStruct, SimValue } from './wire/values.js';
 import type { IdSource } from './ids.js';
+import { parseSubscriptions, parseToken, scanEvents, tokenOf } from './events.js';
 import { SIM_CLASSES, SimStateError, type SimClass, type SimRow, type SimState } from './state.js';
-import { evalWhere, whereFields, parseWhere, uuidDisjunction, WhereSyntaxError } from './where.js';
+import { evalWhere, MissingField, parseWhere, uuidDisjunction, WhereSyntaxError } from './where.js';
 
 /** An XAPI failure answer: `code` and string params, exactly as XAPI raises them. */
 export class SimFailure extends Error {
@@ -14,11 +15,17 @@ export class SimFailure extends Error {
   }
 }
 
-/** The waiter was abandoned because its HTTP connection went away. */
+/** The call's HTTP connection went away: nothing is answered. */
 export class SimAborted extends Error {}
 
+/** Where a call came in: the host whose endpoint received it, over TCP or its unix socket. */
+export interface CallContext {
+  readonly via: 'tcp' | 'unix';
+  readonly hostRef: string;
+}
+
 export interface ApiResult {
-  readonly value: XapiValue;
+  readonly value: SimValue;
   /** XML-RPC only: answer without the Status/Value envelope (`system.listMethods`, reference §2). */
   readonly bare?: boolean;
 }
@@ -26,9 +33,16 @@ export interface ApiResult {
 export interface ApiOptions {
   readonly state: SimState;
   readonly ids: IdSource;
-  readonly thisHostRef: string;
-  /** When set, login requires these credentials (else any, like the dom0 socket, reference §1.2). */
+  /**
+   * When set, a TCP login requires these credentials; without them any TCP login is accepted (a
+   * test convenience). The unix socket accepts any credentials, as dom0's does (`Context.preauth`
+   * → root, xapi-project/xen-api ocaml/xapi/xapi_session.ml:959-972).
+   */
   readonly credentials?: { readonly user: string; readonly password: string };
+  /** Delay before a failed TCP login answers (xapi_session.ml:1025-1028: 5 s). */
+  readonly loginFailureDelayMs: number;
+  /** Read on every event.inject: true answers MESSAGE_METHOD_UNKNOWN (hosts without the call). */
+  readonly injectUnknown: () => boolean;
   /** Batching delay before and between event.from scans (XAPI: 50 ms, reference §5.1). */
   readonly eventDelayMs: number;
   /** Read on every event.from scan: while true, event.from does not return. */
@@ -38,17 +52,15 @@ export interface ApiOptions {
 interface Session {
   readonly user: string;
   readonly originator: string;
+  /** The host that processed the login: what `session.get_this_host` returns (xapi_session.ml:662, :968-969). */
+  readonly thisHost: string;
 }
 
-const TOKEN = /^(\d+),(\d+)$/;
-const pad20 = (n: number): string => String(n).padStart(20, '0');
-const tokenOf = (gen: number): string => `${pad20(Math.max(0, gen))},${pad20(0)}`;
-
-function str(v: XapiValue | undefined): string {
+function str(v: SimValue | undefined): string {
   return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
 }
 
-function isStruct(v: XapiValue | undefined): v is XapiStruct {
+function isStruct(v: SimValue | undefined): v is SimStruct {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -83,6 +95,10 @@ const ARITY: Readonly<Record<string, number>> = {
 export class SimApi {
   private readonly sessions = new Map<string, Session>();
   private readonly issued: string[] = [];
+  private abandoned = 0;
+  private abandonedTotal = 0;
+  /** Timers of blocked event.from waiters and of delayed login failures, cleared by close(). */
+  private readonly closing = new AbortController();
 
   constructor(private readonly o: ApiOptions) {}
 
@@ -95,13 +111,27 @@ export class SimApi {
     return this.issued;
   }
 
+  /** Blocked event.from calls whose client has gone (they live on until timeout or a matching change). */
+  get abandonedWaiters(): number {
+    return this.abandoned;
+  }
+
+  get abandonedWaitersTotal(): number {
+    return this.abandonedTotal;
+  }
+
+  /** Ends every pending wait (simulator shutdown). */
+  close(): void {
+    this.closing.abort();
+  }
+
   /** Destroys every session: the next call with an old ref fails with SESSION_INVALID. */
   invalidateSessions(): void {
     this.sessions.clear();
     this.o.state.notify();
   }
 
-  async handle(call: XapiCall, signal: AbortSignal): Promise<ApiResult> {
+  async handle(call: SimCall, signal: AbortSignal, ctx: CallContext): Promise<ApiResult> {
     const { method, params } = call;
     const dot = method.indexOf('.');
     const prefix = dot < 0 ? method : method.slice(0, dot);
@@ -110,7 +140,7 @@ export class SimApi {
       case 'system.listMethods':
         return { value: this.listMethods(), bare: true };
       case 'session.login_with_password':
-        return { value: this.login(method, params) };
+        return { value: await this.login(method, params, ctx) };
       case 'session.logout':
         this.arity(method, params, 1);
         this.session(params[0]);
@@ -120,8 +150,7 @@ export class SimApi {
       case 'session.get_this_host':
         this.arity(method, params, 2);
         this.session(params[0]);
-        this.session(params[1]);
-        return { value: this.o.thisHostRef };
+        return { value: this.session(params[1]).thisHost };
       case 'event.from':
         this.arity(method, params, 4);
         this.session(params[0]);
@@ -129,6 +158,7 @@ export class SimApi {
       case 'event.inject':
         this.arity(method, params, 3);
         this.session(params[0]);
+        if (this.o.injectUnknown()) throw new SimFailure('MESSAGE_METHOD_UNKNOWN', [method]);
         return { value: this.inject(str(params[1]), str(params[2])) };
     }
     const cls = SIM_CLASSES.find((c) => c === prefix);
@@ -142,145 +172,130 @@ export class SimApi {
     return out;
   }
 
-  private arity(method: string, params: readonly XapiValue[], expected: number): void {
+  private arity(method: string, params: readonly SimValue[], expected: number): void {
     if (params.length !== expected) throw new SimFailure('MESSAGE_PARAMETER_COUNT_MISMATCH', [method, String(expected), String(params.length)]);
   }
 
-  private session(ref: XapiValue | undefined): Session {
+  private session(ref: SimValue | undefined): Session {
     const s = this.sessions.get(str(ref));
     if (s === undefined) throw new SimFailure('SESSION_INVALID', [str(ref)]);
     return s;
   }
 
-  /** `login_with_password(uname, pwd[, version[, originator]])` (reference §4). */
-  private login(method: string, params: readonly XapiValue[]): string {
+  /** `login_with_password(uname, pwd[, version[, originator]])` (reference/xapi.md §4). */
+  private async login(method: string, params: readonly SimValue[], ctx: CallContext): Promise<string> {
     if (params.length < 2 || params.length > 4) throw new SimFailure('MESSAGE_PARAMETER_COUNT_MISMATCH', [method, '4', String(params.length)]);
     const user = str(params[0]);
     const creds = this.o.credentials;
-    // XAPI answers [uname; msg] after a 5 s brute-force delay; the simulator answers at once.
-    if (creds !== undefined && (user !== creds.user || str(params[1]) !== creds.password)) {
+    if (ctx.via === 'tcp' && creds !== undefined && (user !== creds.user || str(params[1]) !== creds.password)) {
+      // xapi_session.ml:1025-1040: the failure is raised as [uname; msg] after a brute-force delay.
+      await this.pause(this.o.loginFailureDelayMs);
       throw new SimFailure('SESSION_AUTHENTICATION_FAILED', [user, 'Authentication failure']);
     }
     const ref = this.o.ids.ref();
-    this.sessions.set(ref, { user, originator: str(params[3]) });
+    this.sessions.set(ref, { user, originator: str(params[3]), thisHost: ctx.hostRef });
     this.issued.push(ref);
     return ref;
   }
 
-  private inject(className: string, ref: string): string {
-    const cls = SIM_CLASSES.find((c) => c.toLowerCase() === className.toLowerCase());
-    if (cls === undefined || this.o.state.byRef(cls, ref) === undefined) throw new SimFailure('HANDLE_INVALID', [className, ref]);
-    // event.inject returns the token just before the injected change (reference §5.1).
-    return tokenOf(this.o.state.touch(cls, ref) - 1);
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (ms <= 0 || this.closing.signal.aborted) {
+        resolve();
+        return;
+      }
+      const done = (): void => {
+        clearTimeout(timer);
+        this.closing.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.closing.signal.addEventListener('abort', done);
+    });
   }
 
-  private waitForChange(deadline: number, signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(new SimAborted('connection closed'));
+  /**
+   * `event.inject(class, ref)` (xapi_event.ml:779-805): the class must be the row's table name
+   * exactly (`tbl = _class`, case-sensitive); the answer is the token just below the touch.
+   */
+  private inject(className: string, ref: string): string {
+    const cls = SIM_CLASSES.find((c) => c === className);
+    if (cls === undefined || this.o.state.byRef(cls, ref) === undefined) throw new SimFailure('HANDLE_INVALID', [className, ref]);
+    return tokenOf(this.o.state.inject(cls, ref));
+  }
+
+  /**
+   * Resolves on the next DB change, at `deadline`, or at simulator close. The client's disconnect
+   * does NOT end the wait: a blocked event.from ignores it (xapi_event.ml:438-458, `wait2` only
+   * wakes on a matching change, a session deletion or the timer).
+   */
+  private waitForChange(deadline: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const closing = this.closing.signal;
+      if (closing.aborted) {
+        resolve();
         return;
       }
       const done = (): void => {
         clearTimeout(timer);
         unsubscribe();
-        signal.removeEventListener('abort', onAbort);
-      };
-      const onAbort = (): void => {
-        done();
-        reject(new SimAborted('connection closed'));
-      };
-      const unsubscribe = this.o.state.onChange(() => {
-        done();
+        closing.removeEventListener('abort', done);
         resolve();
-      });
+      };
+      const unsubscribe = this.o.state.onChange(done);
       const ms = Number.isFinite(deadline) ? Math.max(0, deadline - Date.now()) : 2 ** 31 - 1;
-      const timer = setTimeout(() => {
-        done();
-        resolve();
-      }, Math.min(ms, 2 ** 31 - 1));
-      signal.addEventListener('abort', onAbort);
-    });
-  }
-
-  private async sleep(ms: number, signal: AbortSignal): Promise<void> {
-    if (ms <= 0) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(new SimAborted('connection closed'));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
+      const timer = setTimeout(done, Math.min(ms, 2 ** 31 - 1));
+      closing.addEventListener('abort', done);
     });
   }
 
   /**
-   * `event.from(session, classes, token, timeout)` (reference §5.1): rows whose generation is past
-   * the token, coalesced per object, classified add/mod/del, grouped adds → mods → dels; blocks
-   * until something matches or the timeout (seconds) expires, with a batching delay.
+   * `event.from(session, classes, token, timeout)` (xapi_event.ml:736-777): blocks until something
+   * matches or the timeout (seconds) expires, with a batching delay before and between scans.
    */
-  private async eventFrom(sessionRef: string, classes: XapiValue | undefined, token: XapiValue | undefined, timeout: XapiValue | undefined, signal: AbortSignal): Promise<XapiValue> {
-    const tokenText = str(token);
-    const m = TOKEN.exec(tokenText);
-    if (tokenText !== '' && m === null) throw new SimFailure('EVENT_FROM_TOKEN_PARSE_FAILURE', [tokenText]);
-    const since = m === null ? 0 : Number(m[1]);
+  private async eventFrom(sessionRef: string, classes: SimValue | undefined, token: SimValue | undefined, timeout: SimValue | undefined, signal: AbortSignal): Promise<SimValue> {
+    const since = parseToken(str(token));
+    if (since === undefined) throw new SimFailure('EVENT_FROM_TOKEN_PARSE_FAILURE', [str(token)]);
     if (!Array.isArray(classes)) throw new SimFailure('EVENT_SUBSCRIPTION_PARSE_FAILURE', [str(classes)]);
-    // `*`, `<class>` or `<class>/<ref>`; only the class part is case-insensitive (xapi_event.ml:56-79).
-    const subs = new Set(
-      (classes as readonly XapiValue[]).map((c) => {
-        const [cls = '', ...ref] = str(c).split('/');
-        return ref.length === 0 ? cls.toLowerCase() : `${cls.toLowerCase()}/${ref.join('/')}`;
-      }),
-    );
+    const subs = parseSubscriptions((classes as readonly SimValue[]).map(str));
     const seconds = typeof timeout === 'number' ? timeout : Number.parseFloat(str(timeout));
-    // A timeout that does not convert waits up to 24 h (reference §5.1).
+    // A timeout that does not convert waits up to 24 h (xapi_event.ml:736-741).
     const deadline = Date.now() + (Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 24 * 3600 * 1000);
-    await this.sleep(this.o.eventDelayMs, signal);
-    for (;;) {
-      while (this.o.eventFromHang()) await this.waitForChange(Infinity, signal);
-      // A waiter whose session was destroyed gets SESSION_INVALID (reference §4).
-      this.session(sessionRef);
-      const batch = this.scan(since, subs);
-      if (batch.events.length > 0 || Date.now() >= deadline) return batch.value;
-      await this.waitForChange(deadline, signal);
-      await this.sleep(this.o.eventDelayMs, signal);
-    }
-  }
-
-  private scan(since: number, subs: ReadonlySet<string>): { events: XapiValue[]; value: XapiValue } {
-    const state = this.o.state;
-    const wants = (cls: SimClass, ref: string): boolean => subs.has('*') || subs.has(cls.toLowerCase()) || subs.has(`${cls.toLowerCase()}/${ref}`);
-    const adds: XapiValue[] = [];
-    const mods: XapiValue[] = [];
-    const dels: XapiValue[] = [];
-    for (const cls of SIM_CLASSES) {
-      for (const row of state.all(cls)) {
-        if (row.modified <= since || !wants(cls, row.ref)) continue;
-        const event = { id: String(row.modified), timestamp: '0.0', class: cls.toLowerCase(), operation: row.created > since ? 'add' : 'mod', ref: row.ref, snapshot: state.record(row) };
-        (row.created > since ? adds : mods).push(event);
+    const waiter = { abandoned: false };
+    const onAbort = (): void => {
+      waiter.abandoned = true;
+      this.abandoned += 1;
+      this.abandonedTotal += 1;
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.pause(this.o.eventDelayMs);
+      for (;;) {
+        while (this.o.eventFromHang() && !this.closing.signal.aborted) await this.waitForChange(Infinity);
+        // A waiter whose session was destroyed gets SESSION_INVALID (xapi_event.ml:459-465).
+        this.session(sessionRef);
+        const batch = scanEvents(this.o.state, since, subs, this.sessions.size);
+        if (batch.events.length > 0 || Date.now() >= deadline || this.closing.signal.aborted) return batch.value;
+        await this.waitForChange(deadline);
+        await this.pause(this.o.eventDelayMs);
       }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      if (waiter.abandoned) this.abandoned -= 1;
     }
-    for (const t of state.deletedSince(since)) {
-      // Created and deleted within the window: no event at all (reference §5.1).
-      if (t.created > since || !wants(t.cls, t.ref)) continue;
-      dels.push({ id: String(t.deleted), timestamp: '0.0', class: t.cls.toLowerCase(), operation: 'del', ref: t.ref });
-    }
-    const counts: Record<string, XapiValue> = { session: this.sessions.size };
-    for (const cls of SIM_CLASSES) counts[cls.toLowerCase()] = state.count(cls);
-    const events = [...adds, ...mods, ...dels];
-    return { events, value: { events, valid_ref_counts: counts, token: tokenOf(state.generation) } };
   }
 
-  private row(cls: SimClass, ref: XapiValue | undefined): SimRow {
+  private row(cls: SimClass, ref: SimValue | undefined): SimRow {
     const row = this.o.state.byRef(cls, str(ref));
     if (row === undefined) throw new SimFailure('HANDLE_INVALID', [cls, str(ref)]);
     return row;
   }
 
-  /** The rows an expression of the `*_where` calls selects (reference §6); a bad one is INVALID_VALUE. */
+  /**
+   * The rows an expression of the `*_where` calls selects (db_cache_impl.ml:318-334): a filter that
+   * does not parse is `INVALID_VALUE [expr; exn]` (exnHelper.ml:71-72); a column the table lacks
+   * is `INTERNAL_ERROR ["missing field"; col; ""]`, raised only when a row is evaluated.
+   */
   private where(cls: SimClass, source: string): SimRow[] {
     const state = this.o.state;
     let expr;
@@ -292,17 +307,22 @@ export class SimApi {
     }
     const uuids = uuidDisjunction(expr);
     if (uuids !== undefined) return [...uuids].map((u) => state.findByUuid(cls, u)).filter((r) => r !== undefined);
-    const fields = whereFields(expr);
-    return state.all(cls).filter((r) => evalWhere(expr, state.dbRow(r, fields)));
+    try {
+      return state.all(cls).filter((r) => evalWhere(expr, state.columns(r)));
+    } catch (err) {
+      // exnHelper.ml:40-46: DBCache_NotFound other than "missing row" is INTERNAL_ERROR [reason; p1; p2].
+      if (err instanceof MissingField) throw new SimFailure('INTERNAL_ERROR', ['missing field', err.column, '']);
+      throw err;
+    }
   }
 
-  private records(rows: readonly SimRow[]): XapiValue {
-    const out: Record<string, XapiValue> = {};
-    for (const r of rows) defineMember(out, r.ref, this.o.state.record(r));
+  private records(rows: readonly SimRow[]): SimValue {
+    const out: Record<string, SimValue> = {};
+    for (const r of rows) setMember(out, r.ref, this.o.state.record(r));
     return out;
   }
 
-  private classCall(cls: SimClass, message: string, method: string, params: readonly XapiValue[]): XapiValue {
+  private classCall(cls: SimClass, message: string, method: string, params: readonly SimValue[]): SimValue {
     const state = this.o.state;
     const expected = ARITY[message] ?? (message.startsWith('get_') ? 2 : undefined);
     if (expected === undefined) throw new SimFailure('MESSAGE_METHOD_UNKNOWN', [method]);

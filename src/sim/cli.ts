@@ -9,8 +9,10 @@ import { startSimulator, type SimulatorOptions } from './simulator.js';
 
 const USAGE = `usage: xapi-sim [--listen HOST:PORT] [--unix PATH] [--fixture FILE | --generate VMS:VIFS[:HOSTS]]
                 [--control HOST:PORT] [--latency MS] [--event-delay MS] [--user U --password P]
+                [--login-failure-delay MS] [--pool-this-host INDEX]
 A XAPI simulator (XML-RPC at / and /RPC2, JSON-RPC at /jsonrpc). Prints one line per listener,
-then a JSON line with the urls, and runs until SIGTERM/SIGINT.`;
+then a JSON line with the urls, and runs until SIGTERM/SIGINT. --pool-this-host serves every host
+of the fixture at 127.0.0.(2+i) on one port (host 0 is the master); this host is INDEX.`;
 
 function hostPort(flag: string, v: string): { host: string; port: number } {
   const m = /^(.*):(\d+)$/.exec(v);
@@ -38,6 +40,8 @@ async function main(): Promise<void> {
         'event-delay': { type: 'string' },
         user: { type: 'string' },
         password: { type: 'string' },
+        'login-failure-delay': { type: 'string' },
+        'pool-this-host': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -63,6 +67,8 @@ async function main(): Promise<void> {
       controlListen: args.control !== undefined ? hostPort('--control', args.control) : undefined,
       eventDelayMs: args['event-delay'] !== undefined ? nonNegative('--event-delay', args['event-delay']) : undefined,
       credentials: args.user !== undefined ? { user: args.user, password: args.password ?? '' } : undefined,
+      loginFailureDelayMs: args['login-failure-delay'] !== undefined ? nonNegative('--login-failure-delay', args['login-failure-delay']) : undefined,
+      pool: args['pool-this-host'] !== undefined ? { thisHost: nonNegative('--pool-this-host', args['pool-this-host']) } : undefined,
     };
   } catch (err) {
     process.stderr.write(`xapi-sim: ${describeError(err)}\n`);
@@ -73,7 +79,8 @@ async function main(): Promise<void> {
   if (sim.url !== undefined) process.stdout.write(`xapi-sim: listening on ${sim.url}\n`);
   if (sim.unixPath !== undefined) process.stdout.write(`xapi-sim: listening on unix:${sim.unixPath}\n`);
   if (sim.controlUrl !== undefined) process.stdout.write(`xapi-sim: control on ${sim.controlUrl}\n`);
-  process.stdout.write(`${JSON.stringify({ url: sim.url ?? null, unix: sim.unixPath ?? null, control: sim.controlUrl ?? null, thisHost: sim.thisHost.uuid })}\n`);
+  const pool = sim.pool === undefined ? null : { masterUrl: sim.pool.masterUrl, hosts: sim.state.all('host').map((h) => ({ uuid: h.uuid, url: sim.pool?.hostUrl(h.ref) })) };
+  process.stdout.write(`${JSON.stringify({ url: sim.url ?? null, unix: sim.unixPath ?? null, control: sim.controlUrl ?? null, thisHost: sim.thisHost.uuid, pool })}\n`);
   const stop = (): void => {
     sim.close().then(
       () => process.exit(0),

@@ -1,6 +1,7 @@
 import type http from 'node:http';
+import { LifecycleError } from './lifecycle.js';
 import { SIM_CLASSES, SimStateError, type SimClass, type StringMap } from './state.js';
-import type { SimFaultSettings, Simulator } from './simulator.js';
+import type { SimFaultSettings, SimPool, Simulator } from './simulator.js';
 
 /**
  * The simulator's control endpoint (JSON over HTTP), for tests, the demo and the benchmark when
@@ -14,6 +15,12 @@ import type { SimFaultSettings, Simulator } from './simulator.js';
  *   POST /state/other_config {class, id, op: set|add|remove, key?, value?, map?}
  *   POST /state/vm {op: add|update|remove, …}; /state/vif {op: add|remove, …};
  *        /state/network {op: add|remove, …}; /state/host-software-version {id, map}
+ *   GET  /waiters                  → {abandonedWaiters, abandonedWaitersTotal}
+ *   POST /database/restart-older {generations}
+ *   GET  /pool                     → {masterUrl, hosts: [{uuid, url}]} (pool-member mode)
+ *   POST /pool/host {host, down}   ; POST /pool/promote {host}
+ *   POST /lifecycle {op: vm-start|vm-shutdown|vm-migrate|vif-create|vif-plug|vif-unplug|vif-destroy,
+ *                    vm?, host?, vif?, network?, device?, domid?} (no port hooks: the caller plugs ports)
  * Errors answer 400 with {"error": message}.
  */
 type Body = Record<string, unknown>;
@@ -50,6 +57,44 @@ function readJson(req: http.IncomingMessage): Promise<Body> {
   });
 }
 
+function num(b: Body, key: string): number {
+  const v = b[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new BadRequest(`${key} must be a non-negative integer`);
+  return v;
+}
+
+function poolOf(sim: Simulator): SimPool {
+  if (sim.pool === undefined) throw new BadRequest('not in pool-member mode');
+  return sim.pool;
+}
+
+async function lifecycle(sim: Simulator, b: Body): Promise<unknown> {
+  const l = sim.lifecycle;
+  const domid = typeof b.domid === 'number' ? { domid: b.domid } : {};
+  switch (b.op) {
+    case 'vm-start':
+      return { domid: await l.vmStart(str(b, 'vm'), str(b, 'host'), domid) };
+    case 'vm-shutdown':
+      await l.vmShutdown(str(b, 'vm'));
+      return {};
+    case 'vm-migrate':
+      return { domid: await l.vmMigrate(str(b, 'vm'), str(b, 'host'), domid) };
+    case 'vif-create':
+      return l.vifCreate({ vm: str(b, 'vm'), network: str(b, 'network'), device: str(b, 'device') });
+    case 'vif-plug':
+      await l.vifPlug(str(b, 'vif'));
+      return {};
+    case 'vif-unplug':
+      await l.vifUnplug(str(b, 'vif'));
+      return {};
+    case 'vif-destroy':
+      l.vifDestroy(str(b, 'vif'));
+      return {};
+    default:
+      throw new BadRequest('op must be vm-start, vm-shutdown, vm-migrate, vif-create, vif-plug, vif-unplug or vif-destroy');
+  }
+}
+
 async function route(sim: Simulator, method: string, path: string, req: http.IncomingMessage): Promise<unknown> {
   const state = sim.state;
   if (method === 'GET' && path === '/counters') return sim.counters;
@@ -61,6 +106,12 @@ async function route(sim: Simulator, method: string, path: string, req: http.Inc
   if (method === 'GET' && path === '/faults') return faultView();
   if (method === 'GET' && path === '/state/local-vifs') return sim.localVifs();
   if (method === 'GET' && path === '/state/this-host') return sim.thisHost;
+  if (method === 'GET' && path === '/waiters') return { abandonedWaiters: sim.abandonedWaiters, abandonedWaitersTotal: sim.abandonedWaitersTotal };
+  if (method === 'GET' && path === '/pool') {
+    const pool = sim.pool;
+    if (pool === undefined) throw new BadRequest('not in pool-member mode');
+    return { masterUrl: pool.masterUrl, hosts: state.all('host').map((h) => ({ uuid: h.uuid, url: pool.hostUrl(h.ref) })) };
+  }
   if (method !== 'POST') throw new BadRequest(`no route ${method} ${path}`);
   const b = await readJson(req);
   switch (path) {
@@ -114,6 +165,17 @@ async function route(sim: Simulator, method: string, path: string, req: http.Inc
       if (cls === undefined) throw new BadRequest('unknown class');
       return { generation: state.touch(cls, str(b, 'id')) };
     }
+    case '/database/restart-older':
+      sim.restartOnOlderDatabase(num(b, 'generations'));
+      return {};
+    case '/pool/host':
+      await poolOf(sim).setHostDown(str(b, 'host'), b.down === true);
+      return {};
+    case '/pool/promote':
+      poolOf(sim).promote(str(b, 'host'));
+      return {};
+    case '/lifecycle':
+      return lifecycle(sim, b);
     default:
       throw new BadRequest(`no route ${method} ${path}`);
   }
@@ -129,7 +191,7 @@ export function controlHandler(sim: Simulator): http.RequestListener {
     };
     route(sim, req.method ?? 'GET', path, req).then(
       (v) => { send(200, v); },
-      (err: unknown) => { send(err instanceof BadRequest || err instanceof SimStateError ? 400 : 500, { error: err instanceof Error ? err.message : 'error' }); },
+      (err: unknown) => { send(err instanceof BadRequest || err instanceof SimStateError || err instanceof RangeError || err instanceof LifecycleError ? 400 : 500, { error: err instanceof Error ? err.message : 'error' }); },
     );
   };
 }

@@ -1,15 +1,10 @@
-import { existsSync, unlinkSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { jsonRpcCodec } from '../xapi/codec/jsonrpc.js';
-import { XAPI_MAX_REQUEST_BYTES } from '../xapi/codec/limits.js';
-import type { XapiCall, XapiWireCodec } from '../xapi/codec/types.js';
-import { encodeXmlRpcBareResponse, xmlRpcCodec } from '../xapi/codec/xmlrpc.js';
-import { SimAborted, SimApi, SimFailure } from './api.js';
+import { SimApi } from './api.js';
 import { controlHandler } from './control.js';
+import { rpcHandler, type EndpointContext, type EndpointCounters, type EndpointFaults } from './endpoint.js';
 import { generateFixture, loadFixture, type Fixture } from './fixture.js';
 import { createIdSource } from './ids.js';
+import { SimLifecycle } from './lifecycle.js';
+import { Listener, type TlsFiles } from './listener.js';
 import { SimState, type SimClass } from './state.js';
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
@@ -30,7 +25,19 @@ export interface SimulatorOptions {
   /** Seed of the deterministic uuid/ref/MAC source. */
   readonly seed?: number;
   /** Serve the TCP listener over TLS with this PEM key and certificate (`url` is then `https://`). */
-  readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+  readonly tls?: TlsFiles;
+  /**
+   * A failed TCP login answers after this delay (ms). Default 5000: xapi sleeps 5 s before it
+   * raises an authentication failure (`thread_delay_and_raise_error`, xapi_session.ml:1025-1028).
+   */
+  readonly loginFailureDelayMs?: number;
+  /**
+   * Pool-member mode: every fixture host gets its own endpoint at 127.0.0.(2+index), all on one
+   * port (host.address is that IP, so `HOST_IS_SLAVE [address]` leads a client to the master by
+   * hostname, as on a real pool). Host 0 starts as master; `thisHost` (index, default 0) is the host
+   * the daemon runs on: `url`, `unix` and `thisHost` belong to it. See `Simulator.pool`.
+   */
+  readonly pool?: { readonly thisHost?: number };
 }
 
 export interface SimFaultSettings {
@@ -45,6 +52,10 @@ export interface SimFaultSettings {
   eventFromHang: boolean;
   /** Every call fails with HOST_STILL_BOOTING (XAPI emergency mode, reference §1.2). */
   hostStillBooting: boolean;
+  /** POST /jsonrpc answers HTTP 404 (a host without a JSON-RPC handler). Default false. */
+  jsonRpcNotFound?: boolean;
+  /** `event.inject` answers MESSAGE_METHOD_UNKNOWN, as on hosts older than the call. Default false. */
+  injectUnknown?: boolean;
 }
 
 export interface SimFaults extends Readonly<SimFaultSettings> {
@@ -86,73 +97,60 @@ export interface Simulator {
   /** Every session ref login has handed out, oldest first. */
   readonly issuedSessions: readonly string[];
   invalidateSessions(): void;
+  /** event.from calls still blocked although their client went away (xapi_event.ml:438-458). */
+  readonly abandonedWaiters: number;
+  /** event.from calls ever abandoned by their client (each one is a re-issue left behind). */
+  readonly abandonedWaitersTotal: number;
+  /**
+   * xapi restarted on an older database: the generation goes back by `generations` (tokens the
+   * clients hold are now ahead of it) and every session dies (sessions are PersistNothing).
+   */
+  restartOnOlderDatabase(generations: number): void;
+  /** Pool-member mode (`options.pool`); undefined otherwise. */
+  readonly pool: SimPool | undefined;
+  /** Lifecycle operations that change fields in xapi's order (see lifecycle.ts). */
+  readonly lifecycle: SimLifecycle;
   close(): Promise<void>;
 }
 
-/** XAPI's reply to a request it cannot parse: HTTP 500 with an HTML body (reference §1.4). */
-const HTTP_500_BODY =
-  '<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; please wait a while and try again. If the problem persists, please contact your support representative.</body></html>';
-
-function sendHtml500(res: http.ServerResponse): number {
-  res.writeHead(500, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(HTTP_500_BODY) });
-  res.end(HTTP_500_BODY);
-  return Buffer.byteLength(HTTP_500_BODY);
+export interface SimPool {
+  /** URL of the current master's endpoint. */
+  readonly masterUrl: string;
+  /** URL of a host's endpoint (index, ref or uuid). */
+  hostUrl(host: number | string): string;
+  /** Stops (true) or restarts (false) one host's endpoint. */
+  setHostDown(host: number | string, down: boolean): Promise<void>;
+  /** Makes a host the master (`pool.designate_new_master` / emergency transition): pool.master changes. */
+  promote(host: number | string): void;
 }
 
-class Listener {
-  private server: http.Server | undefined;
-  constructor(
-    private readonly handler: http.RequestListener,
-    private readonly where: { host: string; port: number } | { path: string },
-    private readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer },
-  ) {}
-
-  address(): AddressInfo | string | null {
-    return this.server?.address() ?? null;
-  }
-
-  async start(): Promise<void> {
-    if (this.server !== undefined) return;
-    if ('path' in this.where && existsSync(this.where.path)) unlinkSync(this.where.path);
-    const server = this.tls !== undefined ? https.createServer({ keepAlive: true, ...this.tls }, this.handler) : http.createServer({ keepAlive: true }, this.handler);
-    // XAPI keeps persistent connections (reference §1.3, CP-48623).
-    server.keepAliveTimeout = 60_000;
-    server.on('clientError', (_err, socket) => socket.destroy());
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      const onListening = (): void => {
-        server.off('error', reject);
-        resolve();
-      };
-      if ('path' in this.where) server.listen(this.where.path, onListening);
-      else server.listen(this.where.port, this.where.host, onListening);
-    });
-    this.server = server;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (server === undefined) return;
-    this.server = undefined;
-    const closed = new Promise<void>((resolve) => server.close(() => { resolve(); }));
-    server.closeAllConnections();
-    await closed;
-  }
+/** One host's HTTP endpoint: a TCP listener and, for this host, the unix socket. */
+interface HostEndpoint {
+  readonly hostRef: string;
+  readonly tcp: Listener | undefined;
+  readonly unix: Listener | undefined;
 }
 
-function readBody(req: http.IncomingMessage, limit: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooBig = false;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) tooBig = true;
-      else chunks.push(c);
-    });
-    req.on('end', () => { resolve(tooBig ? undefined : Buffer.concat(chunks).toString('utf8')); });
-    req.on('error', () => { resolve(undefined); });
-  });
+async function startPoolEndpoints(ctx: EndpointContext, hostRefs: readonly string[], thisIndex: number, options: SimulatorOptions): Promise<HostEndpoint[]> {
+  for (let attempt = 0; ; attempt += 1) {
+    const endpoints: HostEndpoint[] = [];
+    let port = options.listen?.port ?? 0;
+    try {
+      for (const [i, hostRef] of hostRefs.entries()) {
+        const tcp = new Listener(rpcHandler(ctx, () => hostRef, 'tcp'), { host: `127.0.0.${String(2 + i)}`, port }, options.tls);
+        endpoints.push({ hostRef, tcp, unix: i === thisIndex && options.unix !== undefined ? new Listener(rpcHandler(ctx, () => hostRef, 'unix'), { path: options.unix }) : undefined });
+        await tcp.start();
+        const a = tcp.address();
+        if (typeof a === 'object' && a !== null) port = a.port;
+      }
+      for (const e of endpoints) await e.unix?.start();
+      return endpoints;
+    } catch (err) {
+      for (const e of endpoints) await e.tcp?.stop();
+      // Another process holds the port on one of the addresses: try another ephemeral port.
+      if (attempt >= 5 || options.listen?.port !== undefined) throw err;
+    }
+  }
 }
 
 /** Starts the XAPI simulator. See DESIGN.md §5 and reference/xapi.md for the behaviour it copies. */
@@ -160,93 +158,57 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const ids = createIdSource(options.seed);
   const state = new SimState(ids);
   const fixture = options.fixture ?? generateFixture(options.generate ?? { vms: 0, vifsPerVm: 0, hosts: 1 });
-  const thisHost = loadFixture(state, fixture);
+  const master = loadFixture(state, fixture);
+  const hostRows = state.all('host');
+  const thisIndex = options.pool?.thisHost ?? 0;
+  const thisRow = hostRows[thisIndex];
+  if (thisRow === undefined) throw new RangeError(`pool.thisHost ${String(thisIndex)} is not a fixture host index`);
+  const thisHost = options.pool === undefined ? master : { ref: thisRow.ref, uuid: thisRow.uuid };
 
-  const settings: SimFaultSettings = { down: false, latencyMs: 0, malformedEvery: 0, http500: false, eventFromHang: false, hostStillBooting: false };
+  const settings: SimFaultSettings & EndpointFaults = {
+    down: false,
+    latencyMs: 0,
+    malformedEvery: 0,
+    http500: false,
+    eventFromHang: false,
+    hostStillBooting: false,
+    jsonRpcNotFound: false,
+    injectUnknown: false,
+  };
   const api = new SimApi({
     state,
     ids,
-    thisHostRef: thisHost.ref,
     credentials: options.credentials,
+    loginFailureDelayMs: options.loginFailureDelayMs ?? 5000,
     eventDelayMs: options.eventDelayMs ?? 5,
     eventFromHang: () => settings.eventFromHang,
+    injectUnknown: () => settings.injectUnknown === true,
   });
+  const counters: EndpointCounters = { calls: {}, totalCalls: 0, bytesIn: 0, bytesOut: 0, replies: 0 };
+  const ctx: EndpointContext = { api, state, faults: settings, counters };
 
-  let calls: Record<string, number> = {};
-  let totalCalls = 0;
-  let bytesIn = 0;
-  let bytesOut = 0;
-  let replies = 0;
-
-  const reply = (res: http.ServerResponse, codec: XapiWireCodec, body: string): void => {
-    replies += 1;
-    const out = settings.malformedEvery > 0 && replies % settings.malformedEvery === 0 ? body.slice(0, Math.floor(body.length / 2)) : body;
-    const length = Buffer.byteLength(out);
-    bytesOut += length;
-    res.writeHead(200, { 'content-type': codec.contentType, 'content-length': length, 'access-control-allow-origin': '*' });
-    res.end(out);
+  let endpoints: HostEndpoint[];
+  if (options.pool !== undefined) {
+    endpoints = await startPoolEndpoints(ctx, hostRows.map((h) => h.ref), thisIndex, options);
+    for (const e of endpoints) {
+      const a = e.tcp?.address();
+      if (typeof a === 'object' && a !== null) state.setHostAddress(e.hostRef, a.address);
+    }
+  } else {
+    const tcp = options.listen !== undefined || options.unix === undefined ? new Listener(rpcHandler(ctx, () => master.ref, 'tcp'), options.listen ?? { host: '127.0.0.1', port: 0 }, options.tls) : undefined;
+    const unix = options.unix !== undefined ? new Listener(rpcHandler(ctx, () => master.ref, 'unix'), { path: options.unix }) : undefined;
+    await tcp?.start();
+    await unix?.start();
+    endpoints = [{ hostRef: master.ref, tcp, unix }];
+  }
+  const endpointOf = (host: number | string): HostEndpoint => {
+    const row = typeof host === 'number' ? hostRows[host] : state.resolve('host', host);
+    const e = endpoints.find((x) => x.hostRef === row?.ref);
+    if (e === undefined) throw new RangeError(`no endpoint for host ${String(host)}`);
+    return e;
   };
-
-  const handleRpc = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const body = await readBody(req, XAPI_MAX_REQUEST_BYTES);
-    if (body !== undefined) bytesIn += Buffer.byteLength(body);
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    // Longest-prefix match: /jsonrpc → JSON-RPC, every other path → XML-RPC (reference §1.1).
-    const codec = path.startsWith('/jsonrpc') ? jsonRpcCodec : xmlRpcCodec;
-    if (settings.http500 === true || (typeof settings.http500 === 'number' && settings.http500 > 0)) {
-      if (typeof settings.http500 === 'number') settings.http500 -= 1;
-      totalCalls += 1;
-      bytesOut += sendHtml500(res);
-      return;
-    }
-    if (body === undefined || req.method !== 'POST') {
-      bytesOut += sendHtml500(res);
-      return;
-    }
-    let call: XapiCall;
-    try {
-      call = codec.decodeCall(body);
-    } catch {
-      bytesOut += sendHtml500(res);
-      return;
-    }
-    totalCalls += 1;
-    calls[call.method] = (calls[call.method] ?? 0) + 1;
-    const abort = new AbortController();
-    res.on('close', () => { abort.abort(); });
-    if (settings.latencyMs > 0) await new Promise((r) => setTimeout(r, settings.latencyMs));
-    if (settings.hostStillBooting) {
-      // Raised before dispatch: JSON-RPC answers in the odd V2 array form without the id (reference §1.4).
-      reply(res, codec, codec.encodeFailure('HOST_STILL_BOOTING', [], codec === jsonRpcCodec ? undefined : call));
-      return;
-    }
-    try {
-      const result = await api.handle(call, abort.signal);
-      if (abort.signal.aborted) return;
-      reply(res, codec, result.bare === true && codec === xmlRpcCodec ? encodeXmlRpcBareResponse(result.value) : codec.encodeSuccess(result.value, call));
-    } catch (err) {
-      if (err instanceof SimAborted || abort.signal.aborted) return;
-      if (err instanceof SimFailure) reply(res, codec, codec.encodeFailure(err.code, err.params, call));
-      else reply(res, codec, codec.encodeFailure('INTERNAL_ERROR', [err instanceof Error ? err.message : 'unknown'], call));
-    }
-  };
-
-  const rpcHandler: http.RequestListener = (req, res) => {
-    handleRpc(req, res).catch(() => {
-      if (!res.headersSent) sendHtml500(res);
-      else res.destroy();
-    });
-  };
-
-  const tcp = options.listen !== undefined || options.unix === undefined ? new Listener(rpcHandler, options.listen ?? { host: '127.0.0.1', port: 0 }, options.tls) : undefined;
-  const unix = options.unix !== undefined ? new Listener(rpcHandler, { path: options.unix }) : undefined;
-  await tcp?.start();
-  await unix?.start();
-  const tcpAddress = tcp?.address();
-  // `down` must come back on the same port, even when the first one was ephemeral.
-  const tcpWhere = typeof tcpAddress === 'object' && tcpAddress !== null ? { host: tcpAddress.address, port: tcpAddress.port } : undefined;
-  const tcpAgain = tcpWhere !== undefined ? new Listener(rpcHandler, tcpWhere, options.tls) : undefined;
-  let tcpCurrent = tcp;
+  const thisEndpoint = options.pool === undefined ? endpoints[0] : endpointOf(thisIndex);
+  const downHosts = new Set<string>();
 
   const faults: SimFaults = {
     get down() {
@@ -267,18 +229,27 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     get hostStillBooting() {
       return settings.hostStillBooting;
     },
+    get jsonRpcNotFound() {
+      return settings.jsonRpcNotFound;
+    },
+    get injectUnknown() {
+      return settings.injectUnknown;
+    },
     async set(patch) {
-      const { down, ...rest } = patch;
+      const { down, jsonRpcNotFound, injectUnknown, ...rest } = patch;
       Object.assign(settings, rest);
+      if (jsonRpcNotFound !== undefined) settings.jsonRpcNotFound = jsonRpcNotFound;
+      if (injectUnknown !== undefined) settings.injectUnknown = injectUnknown;
       if (down !== undefined && down !== settings.down) {
         settings.down = down;
-        if (down) {
-          await tcpCurrent?.stop();
-          await unix?.stop();
-        } else {
-          tcpCurrent = tcpAgain;
-          await tcpCurrent?.start();
-          await unix?.start();
+        for (const e of endpoints) {
+          if (down) {
+            await e.tcp?.stop();
+            await e.unix?.stop();
+          } else if (!downHosts.has(e.hostRef)) {
+            await e.tcp?.start();
+            await e.unix?.start();
+          }
         }
       }
       // Wake blocked event.from waiters so that a cleared hang takes effect at once.
@@ -287,8 +258,35 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     invalidateSessions: () => { api.invalidateSessions(); },
   };
 
+  const pool: SimPool | undefined =
+    options.pool === undefined
+      ? undefined
+      : {
+          get masterUrl() {
+            return endpointOf(state.masterRef()).tcp?.url() ?? '';
+          },
+          hostUrl: (host) => endpointOf(host).tcp?.url() ?? '',
+          async setHostDown(host, down) {
+            const e = endpointOf(host);
+            if (down) {
+              downHosts.add(e.hostRef);
+              await e.tcp?.stop();
+              await e.unix?.stop();
+            } else {
+              downHosts.delete(e.hostRef);
+              if (!settings.down) {
+                await e.tcp?.start();
+                await e.unix?.start();
+              }
+            }
+          },
+          promote(host) {
+            state.setMaster(endpointOf(host).hostRef);
+          },
+        };
+
   const sim: Simulator = {
-    url: tcpWhere !== undefined ? `${options.tls !== undefined ? 'https' : 'http'}://${tcpWhere.host.includes(':') ? `[${tcpWhere.host}]` : tcpWhere.host}:${tcpWhere.port}` : undefined,
+    url: thisEndpoint?.tcp?.url(),
     unixPath: options.unix,
     get controlUrl() {
       return controlUrl;
@@ -296,13 +294,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     state,
     faults,
     get counters(): SimCounters {
-      return { calls: { ...calls }, totalCalls, bytesIn, bytesOut };
+      return { calls: { ...counters.calls }, totalCalls: counters.totalCalls, bytesIn: counters.bytesIn, bytesOut: counters.bytesOut };
     },
     resetCounters() {
-      calls = {};
-      totalCalls = 0;
-      bytesIn = 0;
-      bytesOut = 0;
+      counters.calls = {};
+      counters.totalCalls = 0;
+      counters.bytesIn = 0;
+      counters.bytesOut = 0;
     },
     thisHost,
     localVifs() {
@@ -330,11 +328,26 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       return api.sessionCount;
     },
     invalidateSessions: () => { api.invalidateSessions(); },
+    get abandonedWaiters() {
+      return api.abandonedWaiters;
+    },
+    get abandonedWaitersTotal() {
+      return api.abandonedWaitersTotal;
+    },
+    restartOnOlderDatabase(generations) {
+      state.rewind(generations);
+      api.invalidateSessions();
+    },
+    pool,
+    lifecycle: new SimLifecycle(state),
     async close() {
       settings.eventFromHang = false;
       await control?.stop();
-      await tcpCurrent?.stop();
-      await unix?.stop();
+      for (const e of endpoints) {
+        await e.tcp?.stop();
+        await e.unix?.stop();
+      }
+      api.close();
     },
   };
 

@@ -1,12 +1,13 @@
-import type { XapiValue } from '../xapi/codec/types.js';
+import { DateTime, Double, formatG, Int32, type SimValue } from './wire/values.js';
 
 /**
- * The `get_all_records_where` expression language (reference/xapi.md §6; XAPI
- * `ocaml/database/db_filter_lex.mll`, `db_filter_parse.mly`):
- *   expr := term ('or' term)* ; term := factor ('and' factor)* ;
- *   factor := 'not' factor | '(' expr ')' | 'true' | 'false' | value '=' value
- *   value := 'field' STRING | STRING
- * String literals have no escapes (cannot contain `"`). Only string equality exists.
+ * The `get_all_records_where` expression language exactly as xapi parses it
+ * (xapi-project/xen-api ocaml/database/db_filter_lex.mll, db_filter_parse.mly):
+ *   expr := value '=' value | expr 'and' expr | expr 'or' expr | 'not' expr | 'true' | 'false' | '(' expr ')'
+ *   value := STRING | 'field' STRING
+ * `%right LNOT` is declared BELOW `%left LAND LOR` (db_filter_parse.mly:18-19): `and` and `or` share
+ * one precedence level and chain left to right (`a or b and c` is `(a or b) and c`), and `not` takes
+ * the whole rest of the chain (`not a and b` is `not (a and b)`). String literals have no escapes.
  */
 export type WhereExpr =
   | { readonly kind: 'const'; readonly value: boolean }
@@ -15,34 +16,47 @@ export type WhereExpr =
   | { readonly kind: 'eq'; readonly left: WhereValue; readonly right: WhereValue };
 export type WhereValue = { readonly kind: 'field'; readonly name: string } | { readonly kind: 'literal'; readonly text: string };
 
+/**
+ * A filter xapi cannot parse. `message` is the OCaml exception text xapi puts in
+ * `INVALID_VALUE [expr; text]` (exnHelper.ml:71-72): `Stdlib.Parsing.Parse_error` from the parser,
+ * `Failure("lexing: empty token")` from the lexer.
+ */
 export class WhereSyntaxError extends Error {}
 
-type Token = { t: 'kw'; v: 'field' | 'and' | 'or' | 'not' | 'true' | 'false' } | { t: 'str'; v: string } | { t: 'sym'; v: '(' | ')' | '=' };
+/** A column the table does not have: xapi raises `DBCache_NotFound ("missing field", col, "")` (db_cache_types.ml:187-189). */
+export class MissingField extends Error {
+  constructor(readonly column: string) {
+    super(`missing field ${column}`);
+  }
+}
 
+const PARSE_ERROR = 'Stdlib.Parsing.Parse_error';
+const LEX_ERROR = 'Failure("lexing: empty token")';
+
+type Token = { t: 'kw'; v: 'field' | 'and' | 'or' | 'not' | 'true' | 'false' } | { t: 'str'; v: string } | { t: 'sym'; v: '(' | ')' | '=' };
+const KEYWORDS = ['field', 'and', 'or', 'not', 'true', 'false'] as const;
+
+/** db_filter_lex.mll: blanks are space, tab and newline only; keywords match as prefixes. */
 function lex(src: string): Token[] {
   const out: Token[] = [];
   let i = 0;
   while (i < src.length) {
     const c = src.charAt(i);
-    if (/\s/.test(c)) {
+    if (c === ' ' || c === '\t' || c === '\n') {
       i += 1;
     } else if (c === '(' || c === ')' || c === '=') {
       out.push({ t: 'sym', v: c });
       i += 1;
     } else if (c === '"') {
       const end = src.indexOf('"', i + 1);
-      if (end < 0) throw new WhereSyntaxError('unterminated string literal');
+      if (end < 0) throw new WhereSyntaxError(LEX_ERROR);
       out.push({ t: 'str', v: src.slice(i + 1, end) });
       i = end + 1;
     } else {
-      const m = /^[a-z]+/.exec(src.slice(i));
-      const word = m?.[0];
-      if (word === 'field' || word === 'and' || word === 'or' || word === 'not' || word === 'true' || word === 'false') {
-        out.push({ t: 'kw', v: word });
-        i += word.length;
-      } else {
-        throw new WhereSyntaxError(`unexpected character ${JSON.stringify(c)} at ${i}`);
-      }
+      const word = KEYWORDS.find((k) => src.startsWith(k, i));
+      if (word === undefined) throw new WhereSyntaxError(LEX_ERROR);
+      out.push({ t: 'kw', v: word });
+      i += word.length;
     }
   }
   return out;
@@ -51,70 +65,63 @@ function lex(src: string): Token[] {
 export function parseWhere(src: string): WhereExpr {
   const tokens = lex(src);
   let pos = 0;
-  const peek = (): Token | undefined => tokens[pos];
+  const fail = (): never => {
+    throw new WhereSyntaxError(PARSE_ERROR);
+  };
   const isKw = (v: string): boolean => {
-    const t = peek();
+    const t = tokens[pos];
     return t?.t === 'kw' && t.v === v;
   };
-  const expectSym = (v: string): void => {
-    const t = peek();
-    if (t?.t !== 'sym' || t.v !== v) throw new WhereSyntaxError(`expected ${v} at token ${pos}`);
-    pos += 1;
+  const isSym = (v: string): boolean => {
+    const t = tokens[pos];
+    return t?.t === 'sym' && t.v === v;
   };
   const value = (): WhereValue => {
-    const t = peek();
+    const t = tokens[pos];
     if (t?.t === 'kw' && t.v === 'field') {
-      pos += 1;
-      const name = peek();
-      if (name?.t !== 'str') throw new WhereSyntaxError('field needs a string name');
-      pos += 1;
+      const name = tokens[pos + 1];
+      if (name?.t !== 'str') return fail();
+      pos += 2;
       return { kind: 'field', name: name.v };
     }
-    if (t?.t === 'str') {
-      pos += 1;
-      return { kind: 'literal', text: t.v };
-    }
-    throw new WhereSyntaxError(`expected a value at token ${pos}`);
+    if (t?.t !== 'str') return fail();
+    pos += 1;
+    return { kind: 'literal', text: t.v };
   };
-  const factor = (): WhereExpr => {
+  // A chain of operands joined by and/or, folded left; `not` swallows the rest of the chain.
+  const chain = (): WhereExpr => {
+    let left = operand();
+    for (;;) {
+      const kind = isKw('and') ? 'and' : isKw('or') ? 'or' : undefined;
+      if (kind === undefined) return left;
+      pos += 1;
+      left = { kind, left, right: operand() };
+    }
+  };
+  const operand = (): WhereExpr => {
     if (isKw('not')) {
       pos += 1;
-      return { kind: 'not', expr: factor() };
+      return { kind: 'not', expr: chain() };
     }
     if (isKw('true') || isKw('false')) {
       const v = isKw('true');
       pos += 1;
       return { kind: 'const', value: v };
     }
-    const t = peek();
-    if (t?.t === 'sym' && t.v === '(') {
+    if (isSym('(')) {
       pos += 1;
-      const e = expr();
-      expectSym(')');
+      const e = chain();
+      if (!isSym(')')) fail();
+      pos += 1;
       return e;
     }
     const left = value();
-    expectSym('=');
+    if (!isSym('=')) fail();
+    pos += 1;
     return { kind: 'eq', left, right: value() };
   };
-  const term = (): WhereExpr => {
-    let left = factor();
-    while (isKw('and')) {
-      pos += 1;
-      left = { kind: 'and', left, right: factor() };
-    }
-    return left;
-  };
-  const expr = (): WhereExpr => {
-    let left = term();
-    while (isKw('or')) {
-      pos += 1;
-      left = { kind: 'or', left, right: term() };
-    }
-    return left;
-  };
-  const result = expr();
-  if (pos !== tokens.length) throw new WhereSyntaxError(`trailing input at token ${pos}`);
+  const result = chain();
+  if (pos !== tokens.length) fail();
   return result;
 }
 
@@ -123,20 +130,25 @@ export function parseWhere(src: string): WhereExpr {
  * `true`/`false`, ints decimal, refs and enums as is. Sets and maps use XAPI's s-expression
  * serialisation, e.g. `('a' 'b')` and `(('k' 'v'))`.
  */
-export function dbString(v: XapiValue | undefined): string {
+export function dbString(v: SimValue | undefined): string {
   if (v === undefined || v === null) return '';
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (Array.isArray(v)) return `(${(v as readonly XapiValue[]).map((e) => `'${dbString(e)}'`).join(' ')})`;
+  // OCaml's string_of_float: "%.12g", a trailing "." when integral.
+  if (v instanceof Double) return formatG(v.value, 12).replace(/^(-?\d+)$/, '$1.');
+  if (v instanceof DateTime) return v.text;
+  if (v instanceof Int32) return String(v.value);
+  if (Array.isArray(v)) return `(${(v as readonly SimValue[]).map((e) => `'${dbString(e)}'`).join(' ')})`;
   return `(${Object.entries(v).map(([k, e]) => `('${k}' '${dbString(e)}')`).join(' ')})`;
 }
 
-/** DB column names join namespaced fields with `__` (`name__label` ↔ field `name_label`). */
-function column(record: Readonly<Record<string, XapiValue>>, name: string): XapiValue | undefined {
-  if (Object.hasOwn(record, name)) return record[name];
-  const field = name.replace(/__/g, '_');
-  return Object.hasOwn(record, field) ? record[field] : undefined;
-}
+/**
+ * A row as a filter sees it: DB column name → value; throws {@link MissingField} for a column the
+ * table lacks. DB columns join namespaced fields with `__` (`name__label` for the API's
+ * `name_label`; ocaml/idl/escaping.ml:16, ocaml/database/db_names.ml:26), so `field "name_label"` is
+ * a missing field, as on xapi.
+ */
+export type ColumnLookup = (column: string) => SimValue;
 
 /**
  * The literals of an expression that is only `field "uuid"="…"` terms joined by `or` (what lookups
@@ -157,37 +169,18 @@ export function uuidDisjunction(e: WhereExpr): Set<string> | undefined {
   return walk(e) ? out : undefined;
 }
 
-/** The field names an expression reads (DB column names, `__` joining namespaces). */
-export function whereFields(e: WhereExpr): Set<string> {
-  const out = new Set<string>();
-  const value = (v: WhereValue): void => {
-    if (v.kind === 'field') out.add(v.name).add(v.name.replace(/__/g, '_'));
-  };
-  const walk = (x: WhereExpr): void => {
-    if (x.kind === 'eq') {
-      value(x.left);
-      value(x.right);
-    } else if (x.kind === 'not') walk(x.expr);
-    else if (x.kind === 'and' || x.kind === 'or') {
-      walk(x.left);
-      walk(x.right);
-    }
-  };
-  walk(e);
-  return out;
-}
-
-export function evalWhere(e: WhereExpr, record: Readonly<Record<string, XapiValue>>): boolean {
-  const val = (v: WhereValue): string => (v.kind === 'literal' ? v.text : dbString(column(record, v.name)));
+/** `Db_filter.eval_expr` (db_filter.ml:93-109): short-circuit `&&`/`||`, string equality only. */
+export function evalWhere(e: WhereExpr, column: ColumnLookup): boolean {
+  const val = (v: WhereValue): string => (v.kind === 'literal' ? v.text : dbString(column(v.name)));
   switch (e.kind) {
     case 'const':
       return e.value;
     case 'not':
-      return !evalWhere(e.expr, record);
+      return !evalWhere(e.expr, column);
     case 'and':
-      return evalWhere(e.left, record) && evalWhere(e.right, record);
+      return evalWhere(e.left, column) && evalWhere(e.right, column);
     case 'or':
-      return evalWhere(e.left, record) || evalWhere(e.right, record);
+      return evalWhere(e.left, column) || evalWhere(e.right, column);
     case 'eq':
       return val(e.left) === val(e.right);
   }

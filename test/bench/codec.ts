@@ -2,9 +2,9 @@ import { performance } from 'node:perf_hooks';
 import { generateFixture, loadFixture } from '../../src/sim/fixture.js';
 import { createIdSource } from '../../src/sim/ids.js';
 import { SimState } from '../../src/sim/state.js';
-import { defineMember } from '../../src/xapi/codec/safe-object.js';
+import { encodeXmlSuccess, setMember, type SimValue } from '../../src/sim/wire/index.js';
 import type { XapiValue } from '../../src/xapi/codec/types.js';
-import { decodeXmlRpcResponse, decodeXmlRpcResponseReference, xmlRpcCodec } from '../../src/xapi/codec/xmlrpc.js';
+import { decodeXmlRpcResponse, decodeXmlRpcResponseReference } from '../../src/xapi/codec/xmlrpc.js';
 
 /**
  * XML-RPC reply decoding (issue 7 hot path): a `VIF.get_all_records_where` answer of `vifs` full VIF
@@ -19,9 +19,9 @@ import { decodeXmlRpcResponse, decodeXmlRpcResponseReference, xmlRpcCodec } from
 export function vifRecordsReply(vifs: number): string {
   const state = new SimState(createIdSource());
   loadFixture(state, generateFixture({ vms: Math.ceil(vifs / 4), vifsPerVm: 4 }));
-  const records: Record<string, XapiValue> = {};
-  for (const row of state.all('VIF').slice(0, vifs)) defineMember(records, row.ref, state.record(row));
-  return xmlRpcCodec.encodeSuccess(records);
+  const records: Record<string, SimValue> = {};
+  for (const row of state.all('VIF').slice(0, vifs)) setMember(records, row.ref, state.record(row));
+  return encodeXmlSuccess(records);
 }
 
 const gc = (): void => {

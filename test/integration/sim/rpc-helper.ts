@@ -47,3 +47,23 @@ export async function failure(p: Promise<unknown>): Promise<{ code: string; para
   }
   throw new Error('expected a failure');
 }
+
+/** A JSON-RPC call decoded with JSON.parse only (independent of the project's codecs). */
+export async function jsonRpc(
+  target: { url?: string; socketPath?: string },
+  method: string,
+  params: unknown[],
+  options: { version?: '1.0' | '2.0'; id?: number | string } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const request = { ...(options.version === '2.0' ? { jsonrpc: '2.0' } : {}), method, params, id: options.id ?? 1 };
+  const reply = await post(target, '/jsonrpc', JSON.stringify(request), 'application/json');
+  return { status: reply.status, body: reply.status === 200 ? (JSON.parse(reply.body) as Record<string, unknown>) : { html: reply.body } };
+}
+
+/** The `result` of a JSON-RPC call; throws the `error` (array or object) when it failed. */
+export async function jsonResult(target: { url?: string; socketPath?: string }, method: string, params: unknown[]): Promise<unknown> {
+  const { status, body } = await jsonRpc(target, method, params);
+  if (status !== 200) throw new Error(`HTTP ${status}`);
+  if (body.error !== null && body.error !== undefined) throw Object.assign(new Error(JSON.stringify(body.error)), { error: body.error });
+  return body.result;
+}

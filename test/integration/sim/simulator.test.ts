@@ -224,7 +224,7 @@ describe('wire details', () => {
   });
 
   it('requires configured credentials when given', async () => {
-    const locked = await startSimulator({ credentials: { user: 'root', password: 'pw' } });
+    const locked = await startSimulator({ credentials: { user: 'root', password: 'pw' }, loginFailureDelayMs: 20 });
     try {
       expect(await failure(call({ url: locked.url! }, xmlRpcCodec, 'session.login_with_password', ['root', 'bad', '1.0', 'test']))).toMatchObject({ code: 'SESSION_AUTHENTICATION_FAILED' });
       expect(await call({ url: locked.url! }, xmlRpcCodec, 'session.login_with_password', ['root', 'pw'])).toMatch(/^OpaqueRef:/);
@@ -325,7 +325,7 @@ describe('fault knobs', () => {
     const set = await fetch(`${control}/state/other_config`, { method: 'POST', body: JSON.stringify({ class: 'VM', id: vmUuid, op: 'add', key: 'nicira-vm-id', value: 'vm-x' }) });
     expect(set.status).toBe(200);
     expect(sim.state.resolve('VM', vmUuid).fields.other_config).toMatchObject({ 'nicira-vm-id': 'vm-x' });
-    const bad = await fetch(`${control}/state/other_config`, { method: 'POST', body: JSON.stringify({ class: 'VM', id: vmUuid, op: 'add', key: 'a&b', value: 'x' }) });
+    const bad = await fetch(`${control}/state/other_config`, { method: 'POST', body: JSON.stringify({ class: 'VM', id: vmUuid, op: 'add', key: 'a\u0007b', value: 'x' }) });
     expect(bad.status).toBe(400);
     const local = (await (await fetch(`${control}/state/local-vifs`)).json()) as { vmUuid: string; domid: number; device: string; bridge: string }[];
     expect(local.map((v) => [v.vmUuid, v.domid, v.device, v.bridge]).sort()).toStrictEqual([

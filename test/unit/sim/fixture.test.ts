@@ -10,7 +10,7 @@ describe('fixtures', () => {
     [{ hosts: [{}] }, /\$\.hosts\[0\]\.hostname: is required/],
     [{ hosts: [{ hostname: 'h' }], vms: [{ resident_on: 3, vifs: [] }] }, /\$\.vms\[0\]\.resident_on/],
     [{ hosts: [{ hostname: 'h' }], vms: [{ resident_on: 0, vifs: [{ device: 'eth0', network: 'xenbr0' }] }] }, /device: must be a decimal string/],
-    [{ hosts: [{ hostname: 'h' }], networks: [{ bridge: 'b', other_config: { 'a<b': 'x' } }] }, /contains '<'/],
+    [{ hosts: [{ hostname: 'h' }], networks: [{ bridge: 'b', other_config: { 'a\u0001b': 'x' } }] }, /control character/],
     [{ hosts: [{ hostname: 'h', uuid: 'nope' }] }, /is not a uuid/],
   ])('rejects %j with a precise error', (input, message) => {
     expect(() => parseFixture(input)).toThrow(message);
