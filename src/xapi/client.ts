@@ -55,6 +55,7 @@ export function createXapiClient(options: XapiClientOptions): XapiClient {
     logger,
     backoff: options.backoff,
     authRetryDelayMs: options.authRetryDelayMs,
+    callTimeoutMs: options.callTimeoutMs,
   });
   const watcher = new XapiWatcher({
     caller: session,
