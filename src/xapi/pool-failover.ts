@@ -16,11 +16,16 @@ import { describeEndpoint, type XapiTransport } from './transport.js';
  * Unlike XO the probes are sequential: each is a login, and the first that works is kept, so no
  * session is opened only to be logged out again.
  */
+/** Unanswered calls in a row after which the configured address is given up for a survivor. */
+export const CONFIGURED_SILENCE_LIMIT = 2;
+
 export class PoolTargets {
   private readonly configured: XapiTransport;
   private active: XapiTransport;
   /** `host.address` of every pool member, from the last successful login (XO replaces, not merges). */
   private members: readonly string[] = [];
+  /** Consecutive calls the configured address left unanswered while it was the target. */
+  private unanswered = 0;
 
   constructor(
     configured: XapiTransport,
@@ -54,8 +59,14 @@ export class PoolTargets {
     return host === '' ? undefined : this.configured.withHost(host);
   }
 
+  /** The target answered (a result or an XAPI failure). */
+  answered(): void {
+    this.unanswered = 0;
+  }
+
   /** Calls go to `transport` from now on (a login through it succeeded). */
   adopt(transport: XapiTransport): void {
+    this.unanswered = 0;
     if (transport === this.active) return;
     if (this.active !== this.configured) this.active.close();
     this.active = transport;
@@ -63,8 +74,11 @@ export class PoolTargets {
 
   /**
    * `failed` did not answer. Returns true when the session should log in afresh: the calls went to a
-   * master reached by redirect (go back to the configured address), or the pool's members are known
-   * (the next login may have to fail over). False for a lone host: keep the session and retry there.
+   * master reached by redirect (go back to the configured address at once), or the configured
+   * address itself has left {@link CONFIGURED_SILENCE_LIMIT} calls in a row unanswered and other
+   * members are known (the next login fails over). Otherwise the session is kept and the call
+   * retried where it was: a blip of a lone host, or of xapi restarting, costs no new session (which
+   * would make the watcher resynchronise).
    */
   lost(failed: XapiTransport): boolean {
     if (failed !== this.active) return false;
@@ -74,7 +88,12 @@ export class PoolTargets {
       this.active = this.configured;
       return true;
     }
-    return this.members.length > 0;
+    this.unanswered++;
+    return this.unanswered >= CONFIGURED_SILENCE_LIMIT && this.members.some((m) => m !== this.configuredHost());
+  }
+
+  private configuredHost(): string {
+    return this.configured.endpoint.kind === 'unix' ? '' : this.configured.endpoint.host;
   }
 
   /**
@@ -86,7 +105,7 @@ export class PoolTargets {
     const out: XapiTransport[] = [];
     if (failed !== this.configured) out.push(this.configured);
     for (const address of this.members) {
-      if (address === tried || (this.configured.endpoint.kind !== 'unix' && address === this.configured.endpoint.host)) continue;
+      if (address === tried || address === this.configuredHost()) continue;
       const t = this.toward(address);
       if (t !== undefined) out.push(t);
     }

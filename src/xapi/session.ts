@@ -297,6 +297,7 @@ export class XapiSession extends EventEmitter<XapiSessionEvents> implements Xapi
     const started = performance.now();
     try {
       const value = await transport.call(method, params, { signal: options.signal, timeoutMs: options.timeoutMs });
+      if (transport === this.targets.current) this.targets.answered();
       this.emit('call', { method, durationMs: performance.now() - started, outcome: 'ok' });
       this.setReachable(true);
       return value;
@@ -305,6 +306,7 @@ export class XapiSession extends EventEmitter<XapiSessionEvents> implements Xapi
       this.emit('call', { method, durationMs: performance.now() - started, outcome: code });
       // A deliberate abort (shutdown, the watcher re-subscribing) is not a failure worth a line.
       if (code !== 'ABORTED') this.options.logger.debug({ method, outcome: code }, 'XAPI call failed');
+      if (err instanceof XapiError && transport === this.targets.current) this.targets.answered();
       if (err instanceof XapiError) this.setReachable(true);
       else if (code !== 'ABORTED') this.setReachable(false);
       if (err instanceof XapiError && ref !== undefined && err.params.includes(ref)) {

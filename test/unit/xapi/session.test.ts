@@ -322,6 +322,30 @@ describe('XapiSession master failover (issue 13 §2)', () => {
     expect(logins()).toEqual([M, A, M, A, B, '10.0.0.9']);
   });
 
+  it('the configured address is the master and dies → after two unanswered calls, the members are tried', async () => {
+    const { world, clock, s, logins } = pool();
+    world.master = M;
+    expect(await callOn(clock, s)).toBe(M);
+    world.dead.add(M);
+    world.master = B;
+    expect(await callOn(clock, s)).toBe(B);
+    expect(logins()).toEqual([M, M, A, B]);
+  });
+
+  it('one unanswered call to the configured master keeps the session (a blip costs no resync)', async () => {
+    const { world, clock, s, logins } = pool();
+    world.master = M;
+    expect(await callOn(clock, s)).toBe(M);
+    world.dead.add(M);
+    const p = s.call('pool.get_all', []);
+    await clock.tick();
+    world.dead.delete(M);
+    await clock.advance(100);
+    expect(await p).toBe(M);
+    expect(logins()).toEqual([M]);
+    expect(s.generation).toBe(1);
+  });
+
   it('without known members a lone host keeps its session across a blip (no re-login)', async () => {
     const clock = new ManualClock();
     let down = 1;
