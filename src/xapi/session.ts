@@ -72,6 +72,12 @@ const REDACTED_REF = 'OpaqueRef:<session>';
  * once; the login therefore waits at least this long for its answer.
  */
 export const MIN_LOGIN_TIMEOUT_MS = 20_000;
+/**
+ * The login timeout of a failover probe of another member: a dead member must not hold the search
+ * for the full login timeout (XO bounds its probes likewise, index.mjs:1152), while a refusal after
+ * xapi's 5 s delay still arrives in time.
+ */
+export const PROBE_LOGIN_TIMEOUT_MS = 10_000;
 /** Refused logins, both answered after the 5 s delay above; retried only after `authRetryDelayMs`. */
 const AUTH_FAILURES = new Set(['SESSION_AUTHENTICATION_FAILED', 'SESSION_AUTHORIZATION_FAILED']);
 
@@ -226,7 +232,7 @@ export class XapiSession extends EventEmitter<XapiSessionEvents> implements Xapi
       this.options.logger.warn({ xapi: describeEndpoint(first.endpoint), candidates: survivors.map((t) => describeEndpoint(t.endpoint)), err: describe(err) }, 'XAPI host unreachable; trying other pool members');
       for (const candidate of survivors) {
         try {
-          return await this.loginVia(candidate);
+          return await this.loginVia(candidate, Math.min(this.loginTimeoutMs, PROBE_LOGIN_TIMEOUT_MS));
         } catch (probeErr) {
           this.targets.discard(candidate);
           if (!isUnreachable(probeErr)) throw probeErr;
@@ -237,12 +243,12 @@ export class XapiSession extends EventEmitter<XapiSessionEvents> implements Xapi
   }
 
   /** A login through `start`, following `HOST_IS_SLAVE` (reference §4); the host that accepts it is adopted. */
-  private async loginVia(start: XapiTransport): Promise<string> {
+  private async loginVia(start: XapiTransport, timeoutMs = this.loginTimeoutMs): Promise<string> {
     const { user, password } = this.options;
     let transport = start;
     for (let redirects = 0; ; redirects++) {
       try {
-        const result = await this.wire(LOGIN, [user, password, '1.0', XAPI_ORIGINATOR], { timeoutMs: this.loginTimeoutMs }, undefined, transport);
+        const result = await this.wire(LOGIN, [user, password, '1.0', XAPI_ORIGINATOR], { timeoutMs }, undefined, transport);
         if (typeof result !== 'string' || result === '') throw new XapiTransportError('XAPI_PROTOCOL', 'answer is not a session ref', { method: LOGIN });
         this.targets.adopt(transport);
         this.authFailure = undefined;

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { XapiValue } from '../../../src/xapi/codec/types.js';
 import { XapiError, XapiTransportError } from '../../../src/xapi/errors.js';
-import { MIN_LOGIN_TIMEOUT_MS, XapiSession, type XapiCallEvent } from '../../../src/xapi/session.js';
+import { MIN_LOGIN_TIMEOUT_MS, PROBE_LOGIN_TIMEOUT_MS, XapiSession, type XapiCallEvent } from '../../../src/xapi/session.js';
 import type { XapiEndpoint, XapiTransport } from '../../../src/xapi/transport.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
 
@@ -270,9 +270,9 @@ describe('XapiSession master failover (issue 13 §2)', () => {
       if (method === 'host.get_address') return addresses[params[1] as string] ?? '';
       return host;
     });
-    const s = new XapiSession({ transport, user: 'root', password: 's3cret', logger, clock, backoff: { initialMs: 100, maxMs: 100, factor: 1, jitter: 0 } });
+    const s = new XapiSession({ transport, user: 'root', password: 's3cret', logger, clock, callTimeoutMs: 2000, backoff: { initialMs: 100, maxMs: 100, factor: 1, jitter: 0 } });
     const logins = (): string[] => transport.log.filter((l) => l.method === 'session.login_with_password').map((l) => l.host);
-    return { world, clock, s, logins };
+    return { world, clock, s, logins, transport };
   }
 
   async function callOn(clock: ManualClock, s: XapiSession): Promise<XapiValue> {
@@ -300,7 +300,7 @@ describe('XapiSession master failover (issue 13 §2)', () => {
   });
 
   it('the configured address dead too → the surviving members are tried in turn', async () => {
-    const { world, clock, s, logins } = pool();
+    const { world, clock, s, logins, transport } = pool();
     expect(await callOn(clock, s)).toBe(A);
     world.dead.add(A);
     world.dead.add(M);
@@ -308,6 +308,9 @@ describe('XapiSession master failover (issue 13 §2)', () => {
     expect(await callOn(clock, s)).toBe(B);
     // M (configured) first, then the other members: A is dead too, B answers.
     expect(logins()).toEqual([M, A, M, A, B]);
+    // Probes of other members are bounded, the login at the configured address is not.
+    const timeouts = transport.log.filter((l) => l.method === 'session.login_with_password').map((l) => l.timeoutMs);
+    expect(timeouts).toEqual([MIN_LOGIN_TIMEOUT_MS, MIN_LOGIN_TIMEOUT_MS, MIN_LOGIN_TIMEOUT_MS, PROBE_LOGIN_TIMEOUT_MS, PROBE_LOGIN_TIMEOUT_MS]);
     expect(s.target).toBe(`http://${B}:80`);
   });
 
