@@ -193,7 +193,8 @@ describe.each(['tcp', 'unix'])('HTTP transport over %s', (kind) => {
     await t.call('VIF.get_all_records_where', []);
     const controller = new AbortController();
     const poll = t.call('event.from', [], { signal: controller.signal });
-    await new Promise((r) => setTimeout(r, 20));
+    // Wait for the long-poll to reach the server (an event, not a time).
+    while (served.at(-1)?.method !== 'event.from') await new Promise((r) => setTimeout(r, 5));
     controller.abort();
     await expect(poll).rejects.toMatchObject({ code: 'ABORTED' });
     await t.call('VM.get_all_records_where', []);
