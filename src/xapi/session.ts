@@ -98,6 +98,7 @@ export class XapiSession extends EventEmitter<XapiSessionEvents> implements Xapi
   private readonly options: XapiSessionOptions;
   private readonly clock: Clock;
   private readonly loginTimeoutMs: number;
+  private failoverWarned = false;
 
   constructor(options: XapiSessionOptions) {
     super();
@@ -229,7 +230,10 @@ export class XapiSession extends EventEmitter<XapiSessionEvents> implements Xapi
       if (!isUnreachable(err) || !this.targets.redirectable) throw err;
       const survivors = this.targets.survivors(first);
       if (survivors.length === 0) throw err;
-      this.options.logger.warn({ xapi: describeEndpoint(first.endpoint), candidates: survivors.map((t) => describeEndpoint(t.endpoint)), err: describe(err) }, 'XAPI host unreachable; trying other pool members');
+      // Once per outage at warn (a login is retried with backoff for as long as it lasts).
+      const level = this.failoverWarned ? 'debug' : 'warn';
+      this.failoverWarned = true;
+      this.options.logger[level]({ xapi: describeEndpoint(first.endpoint), candidates: survivors.map((t) => describeEndpoint(t.endpoint)), err: describe(err) }, 'XAPI host unreachable; trying other pool members');
       for (const candidate of survivors) {
         try {
           return await this.loginVia(candidate, Math.min(this.loginTimeoutMs, PROBE_LOGIN_TIMEOUT_MS));
@@ -252,6 +256,7 @@ export class XapiSession extends EventEmitter<XapiSessionEvents> implements Xapi
         if (typeof result !== 'string' || result === '') throw new XapiTransportError('XAPI_PROTOCOL', 'answer is not a session ref', { method: LOGIN });
         this.targets.adopt(transport);
         this.authFailure = undefined;
+        this.failoverWarned = false;
         const relogin = this.gen > 0;
         this.gen++;
         this.setRef(result);

@@ -256,7 +256,7 @@ describe('XapiSession master failover (issue 13 §2)', () => {
   const B = '10.0.0.2';
 
   /** A three-host pool: `master` answers logins, the others redirect to it; `dead` hosts do not answer. */
-  function pool() {
+  function pool(log = logger) {
     const world = { master: A, dead: new Set<string>() };
     const addresses: Record<string, string> = { 'OpaqueRef:hM': M, 'OpaqueRef:hA': A, 'OpaqueRef:hB': B };
     const clock = new ManualClock();
@@ -270,7 +270,7 @@ describe('XapiSession master failover (issue 13 §2)', () => {
       if (method === 'host.get_address') return addresses[params[1] as string] ?? '';
       return host;
     });
-    const s = new XapiSession({ transport, user: 'root', password: 's3cret', logger, clock, callTimeoutMs: 2000, backoff: { initialMs: 100, maxMs: 100, factor: 1, jitter: 0 } });
+    const s = new XapiSession({ transport, user: 'root', password: 's3cret', logger: log, clock, callTimeoutMs: 2000, backoff: { initialMs: 100, maxMs: 100, factor: 1, jitter: 0 } });
     const logins = (): string[] => transport.log.filter((l) => l.method === 'session.login_with_password').map((l) => l.host);
     return { world, clock, s, logins, transport };
   }
@@ -347,6 +347,20 @@ describe('XapiSession master failover (issue 13 §2)', () => {
     expect(await p).toBe(M);
     expect(logins()).toEqual([M]);
     expect(s.generation).toBe(1);
+  });
+
+  it('a whole pool down: the failover is logged at warn once per outage, not at every login retry', async () => {
+    const lines: string[] = [];
+    const { world, clock, s } = pool(pino({ level: 'info' }, { write: (l: string) => lines.push(l) }));
+    expect(await callOn(clock, s)).toBe(A);
+    for (const h of [M, A, B]) world.dead.add(h);
+    const p = s.call('pool.get_all', [], { retries: 20 });
+    await clock.advance(1000);
+    const warnings = (): string[] => lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40).map((l) => l.msg);
+    expect(warnings().filter((m) => m.includes('trying other pool members'))).toHaveLength(1);
+    world.dead.clear();
+    await clock.advance(100);
+    expect(await p).toBe(A);
   });
 
   it('without known members a lone host keeps its session across a blip (no re-login)', async () => {
