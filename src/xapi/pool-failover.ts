@@ -2,6 +2,9 @@ import type { Logger } from 'pino';
 import { CodedError } from '../errors.js';
 import { describeEndpoint, type XapiTransport } from './transport.js';
 
+/** Unanswered calls in a row after which the configured address is given up for a survivor. */
+export const CONFIGURED_SILENCE_LIMIT = 2;
+
 /**
  * Which host of the pool the session talks to (issue 13 §2, "Master failover").
  *
@@ -16,9 +19,6 @@ import { describeEndpoint, type XapiTransport } from './transport.js';
  * Unlike XO the probes are sequential: each is a login, and the first that works is kept, so no
  * session is opened only to be logged out again.
  */
-/** Unanswered calls in a row after which the configured address is given up for a survivor. */
-export const CONFIGURED_SILENCE_LIMIT = 2;
-
 export class PoolTargets {
   private readonly configured: XapiTransport;
   private active: XapiTransport;

@@ -265,13 +265,13 @@ export class XapiSession extends EventEmitter<XapiSessionEvents> implements Xapi
         if (this.targets.redirectable) void this.learnPoolMembers(result);
         return result;
       } catch (err) {
-        if (transport !== start && !(err instanceof XapiError)) this.targets.discard(transport);
+        // A host reached by redirect that did not log us in is not kept (`start` is the caller's).
+        if (transport !== start) this.targets.discard(transport);
         if (!(err instanceof XapiError)) throw err;
         if (err.code === 'HOST_IS_SLAVE' && redirects < MAX_MASTER_REDIRECTS) {
           const next = this.targets.toward(err.params[0] ?? '');
           if (next === undefined) throw err;
           this.options.logger.info({ from: describeEndpoint(transport.endpoint), to: describeEndpoint(next.endpoint) }, 'XAPI host is a pool member; following to the master');
-          if (transport !== start) this.targets.discard(transport);
           transport = next;
           continue;
         }
