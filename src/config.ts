@@ -26,7 +26,8 @@ export const DEFAULT_HEALTH_PORT = 9720;
 
 export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 export const LOG_LEVELS: readonly LogLevelName[] = ['trace', 'debug', 'info', 'warn', 'error'];
-export type XapiProtocol = 'xmlrpc' | 'jsonrpc';
+/** `auto`: JSON-RPC, falling back to XML-RPC once when the host refuses `/jsonrpc` (src/xapi/protocol-fallback.ts). */
+export type XapiProtocol = 'auto' | 'jsonrpc' | 'xmlrpc';
 
 export interface HealthAddress {
   readonly host: string;
@@ -431,10 +432,10 @@ const OPTIONS: readonly OptionSpec[] = [
     metavar: 'P',
     env: true,
     file: true,
-    kind: enumKind(['xmlrpc', 'jsonrpc']),
-    defaultValue: () => 'xmlrpc',
-    defaultText: 'xmlrpc',
-    help: 'XAPI wire protocol: xmlrpc | jsonrpc',
+    kind: enumKind(['auto', 'jsonrpc', 'xmlrpc']),
+    defaultValue: () => 'auto',
+    defaultText: 'auto',
+    help: 'XAPI wire protocol: auto (JSON-RPC, XML-RPC if the host refuses /jsonrpc) | jsonrpc | xmlrpc',
   },
   {
     key: 'xapiUser',

@@ -56,6 +56,25 @@ export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: 
 
 export const INSTALLATION_UUID = '0b1e7a55-1a57-4a11-9a11-000000000001';
 
+/**
+ * The XAPI protocol of every daemon the harness starts (and of the tests' own XAPI clients):
+ * `OXS_TEST_XAPI_PROTOCOL`, `jsonrpc` (the default) or `xmlrpc`, so that CI runs the integration suite
+ * once per protocol. A daemon started with its own `--xapi-protocol` (or the environment variable)
+ * keeps it.
+ */
+export const TEST_XAPI_PROTOCOL: 'jsonrpc' | 'xmlrpc' = testXapiProtocol(process.env.OXS_TEST_XAPI_PROTOCOL);
+
+function testXapiProtocol(value: string | undefined): 'jsonrpc' | 'xmlrpc' {
+  if (value === undefined || value === '' || value === 'jsonrpc') return 'jsonrpc';
+  if (value === 'xmlrpc') return 'xmlrpc';
+  throw new HostEnvError('HOST_ENV', `OXS_TEST_XAPI_PROTOCOL must be jsonrpc or xmlrpc, not ${JSON.stringify(value)}`);
+}
+
+/** Whether a test chose the daemon's protocol itself. */
+function choosesProtocol(options: DaemonOptions): boolean {
+  return (options.args ?? []).some((a) => a === '--xapi-protocol' || a.startsWith('--xapi-protocol=')) || options.env?.OVS_XAPI_SYNC_XAPI_PROTOCOL !== undefined;
+}
+
 export type LocalVif = ReturnType<Simulator['localVifs']>[number];
 
 export interface HostEnvOptions {
@@ -309,6 +328,7 @@ export async function startHostEnv(options: HostEnvOptions = {}): Promise<HostEn
         daemonOptions.logLevel ?? 'debug',
         '--health',
         daemonOptions.health === false ? 'off' : '127.0.0.1:0',
+        ...(choosesProtocol(daemonOptions) ? [] : ['--xapi-protocol', TEST_XAPI_PROTOCOL]),
         ...(daemonOptions.pidfile === false ? [] : ['--pidfile']),
         ...(daemonOptions.args ?? []),
       ];

@@ -1,14 +1,15 @@
 import type { Logger } from 'pino';
 import type { BackoffPolicy } from '../retry.js';
-import { codecFor } from './codec/index.js';
+import { createXapiTransport, type XapiProtocolChoice } from './protocol-fallback.js';
 import { XapiSession } from './session.js';
-import { createHttpTransport, parseXapiUrl } from './transport.js';
+import { parseXapiUrl } from './transport.js';
 import { XapiWatcher } from './watcher.js';
 
 export interface XapiClientOptions {
   /** `unix:PATH` | `http://HOST[:PORT]` | `https://HOST[:PORT]` (default dom0 socket: DEFAULT_XAPI_URL). */
   readonly url: string;
-  readonly protocol: 'xmlrpc' | 'jsonrpc';
+  /** `auto`: JSON-RPC, falling back to XML-RPC once when the host refuses it (./protocol-fallback.ts). */
+  readonly protocol: XapiProtocolChoice;
   readonly user: string;
   readonly password: string;
   readonly caFile?: string | undefined;
@@ -39,9 +40,8 @@ export interface XapiClient {
 export function createXapiClient(options: XapiClientOptions): XapiClient {
   // The caller hands in the component logger (log.ts `component('xapi')`), so `vlog/set` reaches it.
   const logger = options.logger;
-  const transport = createHttpTransport({
+  const transport = createXapiTransport(options.protocol, {
     endpoint: parseXapiUrl(options.url),
-    codec: codecFor(options.protocol),
     logger,
     timeoutMs: options.callTimeoutMs,
     maxResponseBytes: options.maxResponseBytes,
@@ -55,6 +55,7 @@ export function createXapiClient(options: XapiClientOptions): XapiClient {
     logger,
     backoff: options.backoff,
     authRetryDelayMs: options.authRetryDelayMs,
+    callTimeoutMs: options.callTimeoutMs,
   });
   const watcher = new XapiWatcher({
     caller: session,

@@ -52,6 +52,17 @@ export function describeEndpoint(e: XapiEndpoint): string {
   return `${e.kind}://${host}:${e.port}`;
 }
 
+/** `XAPI_PROTOCOL`: the reply's Content-Type is not the protocol's (`contentType` is what came). */
+export class XapiContentTypeError extends XapiTransportError {
+  constructor(
+    message: string,
+    method: string,
+    readonly contentType: string,
+  ) {
+    super('XAPI_PROTOCOL', message, { method });
+  }
+}
+
 export interface XapiCallOptions {
   readonly signal?: AbortSignal | undefined;
   /** Overrides the transport's default per-call timeout (the event long-poll needs a longer one). */
@@ -61,6 +72,7 @@ export interface XapiCallOptions {
 /** One XAPI method call over one wire protocol: encode, POST, check, decode. */
 export interface XapiTransport {
   readonly endpoint: XapiEndpoint;
+  /** The protocol calls go out in now (an `auto` transport may change it once, ./protocol-fallback.ts). */
   readonly protocol: 'xmlrpc' | 'jsonrpc';
   call(method: string, params: readonly XapiValue[], options?: XapiCallOptions): Promise<XapiValue>;
   /**
@@ -222,7 +234,7 @@ class HttpTransport implements XapiTransport {
           res.resume();
           // An old host answers /jsonrpc with its XML-RPC handler (reference §1.1).
           const hint = codec.protocol === 'jsonrpc' && contentType === 'text/xml' ? ' (this XAPI does not speak JSON-RPC; use xmlrpc)' : '';
-          finish(new XapiTransportError('XAPI_PROTOCOL', `unexpected content type "${contentType}", expected "${codec.contentType}"${hint}`, { method }));
+          finish(new XapiContentTypeError(`unexpected content type "${contentType}", expected "${codec.contentType}"${hint}`, method, contentType));
           return;
         }
         const declared = Number(res.headers['content-length']);

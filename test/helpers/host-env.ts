@@ -8,6 +8,7 @@ export {
   INSTALLATION_UUID,
   REPO_ROOT,
   startHostEnv,
+  TEST_XAPI_PROTOCOL,
   waitFor,
   type Daemon,
   type DaemonOptions,

@@ -14,9 +14,10 @@ import { decodeScalar } from './xmlrpc-scalar.js';
  * (./xmlrpc.ts) builds for the same body, or `undefined` when the body is outside that subset or
  * is wrong in any way (malformed XML, an unknown type, a bad `<int>`, an unknown entity, …); it never
  * throws. The caller then runs the reference decoder, which produces the result or the typed
- * `XAPI_PROTOCOL` error. Entities are decoded as sax (strict mode, under xml2js) does: the five
- * predefined ones and numeric character references that denote an XML `Char`; anything else is left
- * to the reference.
+ * `XAPI_PROTOCOL` error. In values, entities are decoded as sax (strict mode, under xml2js) does:
+ * the five predefined ones and numeric character references that denote an XML `Char`; anything else
+ * is left to the reference. Struct member names are NOT escaped by xapi and are taken raw (see
+ * `rawName`); the reference decoder escapes them before parsing so that it reads them the same way.
  */
 
 /** A `<methodResponse>`: its `<params><param><value>` or its `<fault><value>`. */
@@ -168,15 +169,30 @@ function scanValue(): XapiValue {
   return value;
 }
 
+const NAME_END = '</name>';
+
+/**
+ * A member name, taken raw up to `</name>`: xapi writes member names without escaping
+ * (mirage/ocaml-rpc src/lib/xmlrpc.ml:106-110, `add_member` adds `name` as is, while string values
+ * go through `encode_buf`, xmlrpc.ml:90-93), and map keys may hold `&`, `<` or `>`
+ * (xapi-project/xen-api ocaml/database/db_cache_impl.ml stores them unchecked). Reading the name raw
+ * is the exact inverse of that encoder, so `a&b`, `a<b` and even `a&amp;b` come out as stored. A
+ * key containing `</name>` itself cannot be told apart from the end of the name; such a reply stays
+ * undecodable (and the reference decoder, which reads names the same way, says so).
+ */
+function rawName(): string {
+  const end = indexOrUnsupported(NAME_END, pos);
+  const name = end - pos < SLICE_MIN ? src.slice(pos, end) : detached(src.slice(pos, end));
+  pos = end + NAME_END.length;
+  return name;
+}
+
 /** `<member><name>K</name><value>…</value></member>…</struct>`, after `<struct>`. */
 function scanStructBody(): XapiValue {
   const out: Record<string, XapiValue> = {};
   while (!src.startsWith('</struct>', pos)) {
     expect('<member><name>');
-    const lt = indexOrUnsupported('<', pos);
-    const name = textUntil(lt);
-    pos = lt;
-    expect('</name>');
+    const name = rawName();
     const value = scanValue();
     expect('</member>');
     // Member names come from the peer: never a plain assignment (prototype pollution).

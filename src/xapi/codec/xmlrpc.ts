@@ -78,8 +78,8 @@ export function encodeRequestValue(v: XapiValue): string {
 /**
  * A `<value>` exactly as XAPI emits it (server side, reference §2 table): strings and integers as
  * a bare `<value>`, non-integral numbers as `<double>`. Struct member names are written verbatim,
- * like rpclib's `add_member` (reference §2 "Surprise"): a name containing `<` or `&` yields a broken
- * document, as it would from XAPI; the simulator validates map keys so that it never produces one.
+ * like rpclib's `add_member` (mirage/ocaml-rpc src/lib/xmlrpc.ml:106-110): a name containing `<` or
+ * `&` yields a document no XML parser accepts, exactly as XAPI's does; `decodeResponse` reads it.
  * The only Int32 in XAPI's API is `valid_ref_counts` (reference §5.1), so the members of a struct
  * under that name are encoded as `<i4>`.
  */
@@ -294,17 +294,33 @@ function settleReply(reply: XmlRpcReply, method: string): XapiValue {
   return unwrapEnvelope(reply.value, method);
 }
 
+const RAW_MEMBER_NAME = /<name>([\s\S]*?)<\/name>/g;
+const NAME_SPECIALS = /[<>&]/g;
+
+/**
+ * The reply with every `<name>` text escaped, so that an XML parser reads member names as xapi wrote
+ * them: raw (mirage/ocaml-rpc src/lib/xmlrpc.ml:106-110; see `rawName` in ./xmlrpc-fast.ts). Without
+ * this, one map key holding `&` or `<` anywhere in a reply (`xe vif-param-set other-config:a&b=1`)
+ * makes the whole reply malformed XML. Replies only: requests are read by xapi's Xmlm-based parser,
+ * which does decode entities in names, so the client escapes them (`encodeRequestValue`).
+ */
+export function escapeRawMemberNames(body: string): string {
+  if (!body.includes('<name>')) return body;
+  return body.replace(RAW_MEMBER_NAME, (_match, raw: string) => `<name>${raw.replace(NAME_SPECIALS, (c) => ENTITY[c] ?? c)}</name>`);
+}
+
 /** `decodeResponse` with xml2js only: the reference the fast path is held to (tests, benchmarks). */
 export function decodeXmlRpcResponseReference(body: string, method: string): XapiValue {
-  return settleReply(parseReplyWithXml2js(body, method), method);
+  return settleReply(parseReplyWithXml2js(escapeRawMemberNames(body), method), method);
 }
 
 /**
  * `decodeResponse`: the single-pass scanner for the documents XAPI emits (reference §2), xml2js for
- * anything else, including every malformed body, so that errors are the reference's.
+ * anything else, including every malformed body, so that errors are the reference's. Both read
+ * member names raw, as xapi writes them, so a reply the scanner leaves aside decodes the same.
  */
 export function decodeXmlRpcResponse(body: string, method: string): XapiValue {
-  return settleReply(scanXmlRpcReply(body) ?? parseReplyWithXml2js(body, method), method);
+  return settleReply(scanXmlRpcReply(body) ?? parseReplyWithXml2js(escapeRawMemberNames(body), method), method);
 }
 
 function decodeMethodCall(body: string): XapiCall {

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import type { Simulator } from '../../../src/sim/index.js';
 import { createXapiClient, type XapiClient } from '../../../src/xapi/client.js';
+import { TEST_XAPI_PROTOCOL } from '../../helpers/host-env.js';
 
 /** Polls `predicate` every 5 ms; throws after `timeoutMs`. */
 export async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -18,7 +19,7 @@ export function simClient(
 ): XapiClient {
   return createXapiClient({
     url: sim.url ?? '',
-    protocol: options.protocol ?? 'jsonrpc',
+    protocol: options.protocol ?? TEST_XAPI_PROTOCOL,
     user: '',
     password: '',
     callTimeoutMs: 5000,

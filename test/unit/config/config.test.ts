@@ -179,7 +179,7 @@ describe('precedence: command line > environment > config file > default', () =>
     expect(config).toMatchObject<Partial<Config>>({
       database: 'unix:/var/run/openvswitch/db.sock',
       xapi: 'unix:/var/lib/xcp/xapi',
-      xapiProtocol: 'xmlrpc',
+      xapiProtocol: 'auto',
       xapiUser: '',
       xapiPassword: '',
       xapiPasswordFile: null,
@@ -221,7 +221,7 @@ describe('invalid values: one line naming the option', () => {
     ['env remote', [], { OVS_XAPI_SYNC_DATABASE: 'tcp:host' }, undefined, /^OVS_XAPI_SYNC_DATABASE: .*missing ":PORT"/],
     ['bad xapi scheme', ['--xapi', 'ftp://x'], {}, undefined, /^--xapi: unsupported scheme "ftp:"/],
     ['xapi creds in URL', ['--xapi', 'https://u:p@x'], {}, undefined, /^--xapi: credentials in the URL/],
-    ['bad protocol', ['--xapi-protocol', 'soap'], {}, undefined, /^--xapi-protocol: expected one of xmlrpc, jsonrpc, got "soap"/],
+    ['bad protocol', ['--xapi-protocol', 'soap'], {}, undefined, /^--xapi-protocol: expected one of auto, jsonrpc, xmlrpc, got "soap"/],
     ['bad health', ['--health', 'nowhere'], {}, undefined, /^--health: expected ADDR:PORT/],
     ['health v6 no brackets', ['--health', '::1:80'], {}, undefined, /^--health: an IPv6 address must be written in brackets/],
     ['health port', ['--health', '127.0.0.1:70000'], {}, undefined, /^--health: port "70000"/],

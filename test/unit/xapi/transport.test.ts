@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonRpcCodec } from '../../../src/xapi/codec/jsonrpc.js';
 import { xmlRpcCodec } from '../../../src/xapi/codec/xmlrpc.js';
 import { XapiError, XapiTransportError } from '../../../src/xapi/errors.js';
+import { createXapiTransport } from '../../../src/xapi/protocol-fallback.js';
 import { createHttpTransport, describeEndpoint, parseXapiUrl, type XapiEndpoint } from '../../../src/xapi/transport.js';
 
 const logger = pino({ level: 'silent' });
@@ -192,7 +193,8 @@ describe.each(['tcp', 'unix'])('HTTP transport over %s', (kind) => {
     await t.call('VIF.get_all_records_where', []);
     const controller = new AbortController();
     const poll = t.call('event.from', [], { signal: controller.signal });
-    await new Promise((r) => setTimeout(r, 20));
+    // Wait for the long-poll to reach the server (an event, not a time).
+    while (served.at(-1)?.method !== 'event.from') await new Promise((r) => setTimeout(r, 5));
     controller.abort();
     await expect(poll).rejects.toMatchObject({ code: 'ABORTED' });
     await t.call('VM.get_all_records_where', []);
@@ -238,5 +240,129 @@ describe('connection errors', () => {
     expect(u.withHost('10.0.0.1')).toBeUndefined();
     t.close();
     u.close();
+  });
+});
+
+/*
+ * What xapi's HTTP server really answers, written as literal bytes (never through our codecs): the
+ * JSON-RPC endpoint registered on every supported release (ocaml/idl/datamodel.ml:11237), a 404 from
+ * a host without it (ocaml/libs/http-lib/http_svr.ml:134-140), JSON-RPC errors raised outside
+ * dispatch (ocaml/xapi/api_server.ml:188-197), XML-RPC member names left unescaped.
+ */
+describe('xapi as it really answers (raw server)', () => {
+  const tcp = (): XapiEndpoint => endpoints[0]?.[1] as XapiEndpoint;
+  const XML_ODD_KEYS =
+    '<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member>' +
+    '<member><name>Value</name><value><struct><member><name>a&b</name><value>1</value></member><member><name>x<y</name><value>&lt;2&gt;</value></member></struct></value></member>' +
+    '</struct></value></param></params></methodResponse>';
+  const notFound = (res: http.ServerResponse): void => {
+    res.writeHead(404, { connection: 'close', 'cache-control': 'no-cache, no-store' });
+    res.end();
+  };
+  const xmlAtRoot = (req: http.IncomingMessage, res: http.ServerResponse): boolean => {
+    if (req.url !== '/') return false;
+    res.writeHead(200, { 'content-type': 'text/xml' });
+    res.end(XML_ODD_KEYS);
+    return true;
+  };
+  const capture = (): { logger: pino.Logger; warnings: () => string[] } => {
+    const lines: string[] = [];
+    return {
+      logger: pino({ level: 'warn' }, { write: (l: string) => lines.push(l) }),
+      warnings: () => lines.map((l) => (JSON.parse(l) as { msg: string; reason?: string }).msg + ' / ' + ((JSON.parse(l) as { reason?: string }).reason ?? '')),
+    };
+  };
+
+  it.each([
+    ['jsonrpc', jsonRpcCodec],
+    ['xmlrpc', xmlRpcCodec],
+  ] as const)('%s requests carry Content-Length, never a chunked body', async (_name, codec) => {
+    behaviour = (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': codec.contentType });
+      res.end(codec === jsonRpcCodec ? '{"jsonrpc":"2.0","result":"ok","id":1}' : xmlOk('ok'));
+    };
+    const t = createHttpTransport({ endpoint: tcp(), codec, logger });
+    await t.call('pool.get_all', ['OpaqueRef:s']);
+    const last = seen.at(-1);
+    expect(last?.headers['content-length']).toBe(String(Buffer.byteLength(last?.body ?? '')));
+    expect(last?.headers['transfer-encoding']).toBeUndefined();
+    t.close();
+  });
+
+  it('an XML-RPC reply with map keys holding & and < decodes, keys as stored', async () => {
+    behaviour = (req, _body, res) => {
+      xmlAtRoot(req, res);
+    };
+    const t = createHttpTransport({ endpoint: tcp(), codec: xmlRpcCodec, logger });
+    expect(await t.call('VIF.get_other_config', ['OpaqueRef:s', 'OpaqueRef:v'])).toStrictEqual({ 'a&b': '1', 'x<y': '<2>' });
+    t.close();
+  });
+
+  it('a JSON-RPC error raised outside dispatch (an array, with the request id) is the same XapiError', async () => {
+    behaviour = (_req, body, res) => {
+      const id = (JSON.parse(body) as { id: number }).id;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`{"jsonrpc":"2.0","error":["SESSION_INVALID","OpaqueRef:dead"],"id":${id}}`);
+    };
+    const t = createHttpTransport({ endpoint: tcp(), codec: jsonRpcCodec, logger });
+    const err = await t.call('pool.get_all', ['OpaqueRef:dead']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(XapiError);
+    expect(err).toMatchObject({ code: 'SESSION_INVALID', params: ['OpaqueRef:dead'] });
+    t.close();
+  });
+
+  it('auto: JSON-RPC first; a 404 on /jsonrpc falls back to XML-RPC once, logged at warn, for good', async () => {
+    behaviour = (req, _body, res) => {
+      if (!xmlAtRoot(req, res)) notFound(res);
+    };
+    const { logger: warnLogger, warnings } = capture();
+    const t = createXapiTransport('auto', { endpoint: tcp(), logger: warnLogger });
+    expect(t.protocol).toBe('jsonrpc');
+    const before = seen.length;
+    expect(await t.call('pool.get_all', ['OpaqueRef:s'])).toStrictEqual({ 'a&b': '1', 'x<y': '<2>' });
+    expect(await t.call('pool.get_all', ['OpaqueRef:s'])).toStrictEqual({ 'a&b': '1', 'x<y': '<2>' });
+    expect(seen.slice(before).map((r) => r.path)).toEqual(['/jsonrpc', '/', '/']);
+    expect(t.protocol).toBe('xmlrpc');
+    expect(warnings()).toEqual(['XAPI does not serve JSON-RPC; using XML-RPC from now on / the host answered /jsonrpc with HTTP 404']);
+    // A redirect target (HOST_IS_SLAVE) of the same pool speaks what was decided.
+    expect(t.withHost('127.0.0.1')?.protocol).toBe('xmlrpc');
+    t.close();
+  });
+
+  it('auto: an old host answering /jsonrpc with its XML-RPC handler falls back too', async () => {
+    behaviour = (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/xml' });
+      res.end(XML_ODD_KEYS);
+    };
+    const t = createXapiTransport('auto', { endpoint: tcp(), logger });
+    const before = seen.length;
+    expect(await t.call('pool.get_all', ['OpaqueRef:s'])).toStrictEqual({ 'a&b': '1', 'x<y': '<2>' });
+    expect(seen.slice(before).map((r) => r.path)).toEqual(['/jsonrpc', '/']);
+    t.close();
+  });
+
+  it('auto: a host in trouble (HTTP 500) is not a missing endpoint: no fallback', async () => {
+    behaviour = (req, _body, res) => {
+      if (xmlAtRoot(req, res)) return;
+      res.writeHead(500, { 'content-type': 'text/html' });
+      res.end('<html>oops</html>');
+    };
+    const t = createXapiTransport('auto', { endpoint: tcp(), logger });
+    const before = seen.length;
+    await expect(t.call('pool.get_all', ['OpaqueRef:s'])).rejects.toMatchObject({ code: 'XAPI_HTTP', status: 500 });
+    expect(seen.slice(before).map((r) => r.path)).toEqual(['/jsonrpc']);
+    expect(t.protocol).toBe('jsonrpc');
+    t.close();
+  });
+
+  it.each(['jsonrpc', 'xmlrpc'] as const)('forced %s never falls back', async (protocol) => {
+    behaviour = (_req, _body, res) => {
+      notFound(res);
+    };
+    const t = createXapiTransport(protocol, { endpoint: tcp(), logger });
+    const before = seen.length;
+    await expect(t.call('pool.get_all', ['OpaqueRef:s'])).rejects.toMatchObject({ code: 'XAPI_HTTP', status: 404 });
+    expect(seen.slice(before).map((r) => r.path)).toEqual([protocol === 'jsonrpc' ? '/jsonrpc' : '/']);
+    t.close();
   });
 });
