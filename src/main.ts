@@ -13,7 +13,7 @@ import { startHealthServer, type HealthServer } from './health/server.js';
 import { createLogging, type Logging } from './log.js';
 import { OvsdbClient } from './ovsdb/client.js';
 import type { InventoryFacts, SystemFacts } from './reconcile/views.js';
-import { DEFAULT_BACKOFF, type BackoffPolicy } from './retry.js';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './time/backoff.js';
 import { SyncEngine, describeChanges, type PassReport, type SyncObserver } from './sync/engine.js';
 import { initCookiePath, readInventory } from './sync/inventory.js';
 import { SystemdNotifier } from './systemd/notify.js';
@@ -153,6 +153,7 @@ async function runOnce(rt: Runtime, logging: Logging): Promise<number> {
     facts: () => systemFacts(rt),
     dryRun: () => rt.config.dryRun,
     resyncIntervalMs: 0,
+    backoff: backoffFor(rt.config),
   });
   const stop = new AbortController();
   const deadline = Date.now() + ONCE_PEER_TIMEOUT_MS;
@@ -281,6 +282,7 @@ async function runDaemon(rt: Runtime, logging: Logging, argv: readonly string[])
     facts: () => systemFacts(rt),
     dryRun: () => rt.config.dryRun,
     resyncIntervalMs: rt.config.resyncIntervalSec * 1000,
+    backoff: backoffFor(rt.config),
     observer,
   });
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
-import type { BackoffPolicy } from '../retry.js';
+import type { BackoffPolicy } from '../time/backoff.js';
 import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_REQUEST_TIMEOUT_MS, OvsdbConnection, type ConnectionOptions } from './connection.js';
 import { OvsdbError, OvsdbOperationError, OvsdbRpcError } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './framing.js';
@@ -10,7 +10,7 @@ import { comment as commentOp, parseTransactResult, type Operation, type Operati
 import { formatRemote, parseRemote, type OvsdbRemote } from './remote.js';
 import { DEFAULT_MONITOR_SPEC, Replica, type MonitorSpec, type ReplicaChange } from './replica.js';
 import { OvsdbSession, type SessionPhase } from './session.js';
-import type { Clock } from './timers.js';
+import type { Clock } from '../time/clock.js';
 
 export interface OvsdbClientOptions {
   /** `unix:PATH` or `tcp:HOST:PORT` (or an already parsed remote). Invalid → throws `OVSDB_REMOTE_INVALID`. */
@@ -24,7 +24,7 @@ export interface OvsdbClientOptions {
   readonly requestTimeoutMs?: number;
   /** Cap on one incoming message (default 64 MiB). */
   readonly maxMessageBytes?: number;
-  /** Reconnect backoff (default `DEFAULT_BACKOFF` of retry.ts). */
+  /** Reconnect backoff (default `DEFAULT_BACKOFF` of time/backoff.ts). */
   readonly backoff?: BackoffPolicy;
   /** Monitored tables and columns (default `DEFAULT_MONITOR_SPEC`). */
   readonly tables?: MonitorSpec;

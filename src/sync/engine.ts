@@ -9,6 +9,8 @@ import { DirtyTracker, reconcileAll, reconcileDirty, type DirtySet } from '../re
 import { ReconcileLoop, type PassOutcome } from '../reconcile/loop.js';
 import type { SystemFacts } from '../reconcile/views.js';
 import { isTransient } from '../retry.js';
+import type { BackoffPolicy } from '../time/backoff.js';
+import { realClock, type Clock } from '../time/clock.js';
 import type { XapiChange } from '../xapi/cache.js';
 import type { XapiWatcher, XapiWatcherPhase } from '../xapi/watcher.js';
 import { ReplicaOvsdbView } from './ovsdb-view.js';
@@ -51,6 +53,9 @@ export interface SyncEngineOptions {
   /** Periodic full resync (DESIGN §3; default 10 min). 0 disables it. */
   readonly resyncIntervalMs: number;
   readonly observer?: SyncObserver;
+  /** Delays between failed passes (the daemon's `retryMaxDelayMs` caps them); default `DEFAULT_BACKOFF`. */
+  readonly backoff?: BackoffPolicy;
+  readonly clock?: Clock;
   /** At most this many rows are named in the one log line per pass (the count is always logged). */
   readonly maxRowsLogged?: number;
 }
@@ -93,7 +98,9 @@ export class SyncEngine {
   private lastPass: PassReport | undefined;
   private lastPassAt: Date | undefined;
   private lastError: string | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  private resyncTimer: unknown;
+  private resyncIntervalMs = 0;
   private readonly warningsSeen = new Map<string, string>();
   private readonly unsubscribe: (() => void)[] = [];
   private started = false;
@@ -113,7 +120,8 @@ export class SyncEngine {
     this.hardFailures = createFailureSummarizer(options.logger, { level: 'error' });
     this.ovsView = new ReplicaOvsdbView(this.tracker);
     this.xapiView = new CacheXapiView(options.watcher.cache, () => ({ phase: options.watcher.phase, synced: this.xapiSynced }));
-    this.loop = new ReconcileLoop({ pass: () => this.pass() });
+    this.clock = options.clock ?? realClock;
+    this.loop = new ReconcileLoop({ pass: () => this.pass(), backoff: options.backoff, clock: this.clock });
   }
 
   /** Subscribes to both peers and starts the resync timer. The peers themselves are started by the caller. */
@@ -153,19 +161,28 @@ export class SyncEngine {
 
   /** (Re)arms the periodic full resync; 0 disables it. */
   setResyncInterval(ms: number): void {
-    if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
-    this.resyncTimer = undefined;
-    if (!this.started || ms <= 0) return;
-    this.resyncTimer = setInterval(() => {
+    this.cancelResync();
+    this.resyncIntervalMs = ms;
+    if (this.started && ms > 0) this.armResync();
+  }
+
+  private armResync(): void {
+    this.resyncTimer = this.clock.setTimeout(() => {
+      this.resyncTimer = undefined;
+      if (!this.started) return;
+      this.armResync();
       this.resync('periodic');
-    }, ms);
-    this.resyncTimer.unref();
+    }, this.resyncIntervalMs);
+  }
+
+  private cancelResync(): void {
+    if (this.resyncTimer !== undefined) this.clock.clearTimeout(this.resyncTimer);
+    this.resyncTimer = undefined;
   }
 
   async stop(): Promise<void> {
     this.started = false;
-    if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
-    this.resyncTimer = undefined;
+    this.cancelResync();
     for (const off of this.unsubscribe.splice(0)) off();
     await this.loop.stop();
   }

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
 import { OvsdbError } from '../../../src/ovsdb/errors.js';
 import { OvsdbSession, type SessionConnection, type SessionPhase } from '../../../src/ovsdb/session.js';
-import type { Clock } from '../../../src/ovsdb/timers.js';
+import type { Clock } from '../../../src/time/clock.js';
 import { capturingLogger } from '../../integration/ovsdb/helpers.js';
 
 /** A manual clock: timers fire only when the test advances time. */
