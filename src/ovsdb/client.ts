@@ -72,7 +72,7 @@ interface Listeners {
  *   operation, or rejects with `OvsdbOperationError` (in-band, RFC 7047 §4.1.3), `OvsdbRpcError`,
  *   `OVSDB_TIMEOUT`, `OVSDB_CONNECTION_CLOSED` (the reply was lost: the commit may or may not have
  *   happened, so writes must be idempotent) or `OVSDB_NOT_CONNECTED`. It never queues for a reconnect:
- *   the reconcile loop retries (`isTransient` in retry.ts classifies).
+ *   the reconcile scheduler (sync/scheduler.ts) retries (`isTransient` in retry.ts classifies).
  */
 export class OvsdbClient {
   readonly remote: OvsdbRemote;

@@ -5,8 +5,9 @@ import type { OvsdbClient, OvsdbClientState } from '../ovsdb/client.js';
 import { changeSetOperations } from '../ovsdb/changeset-ops.js';
 import type { RowChange as ReplicaRowChange } from '../ovsdb/replica.js';
 import type { ChangeSet, ReconcileResult, ReconcileWarning } from '../reconcile/changeset.js';
-import { DirtyTracker, reconcileAll, reconcileDirty, type DirtySet } from '../reconcile/incremental.js';
-import { ReconcileLoop, type PassOutcome } from '../reconcile/loop.js';
+import { DirtyTracker } from '../reconcile/dirty-tracker.js';
+import { reconcileAll, reconcileDirty, type DirtySet } from '../reconcile/row-selection.js';
+import { ReconcileScheduler, type PassOutcome } from './scheduler.js';
 import type { SystemFacts } from '../reconcile/views.js';
 import { isTransient } from '../retry.js';
 import type { BackoffPolicy } from '../time/backoff.js';
@@ -78,7 +79,7 @@ const COMMENT = 'ovs-xapi-sync: Updating records from XAPI';
 /**
  * Joins the OVSDB replica, the XAPI watcher and the pure reconciler (DESIGN §3). Triggers (replica
  * changes, XAPI events, reconnects, the resync timer, flush-cache) only mark rows dirty; the
- * `ReconcileLoop` runs one pass at a time; a pass computes the ChangeSet for the dirty rows and writes it
+ * `ReconcileScheduler` runs one pass at a time; a pass computes the ChangeSet for the dirty rows and writes it
  * in ONE transaction (nothing when it is empty). A failed pass gives its dirty rows back and is requeued
  * with backoff.
  *
@@ -91,7 +92,7 @@ export class SyncEngine {
   private readonly tracker = new DirtyTracker();
   private readonly ovsView: ReplicaOvsdbView;
   private readonly xapiView: CacheXapiView;
-  private readonly loop: ReconcileLoop;
+  private readonly loop: ReconcileScheduler;
   private xapiSynced = false;
   private converged = false;
   private passes = 0;
@@ -121,7 +122,7 @@ export class SyncEngine {
     this.ovsView = new ReplicaOvsdbView(this.tracker);
     this.xapiView = new CacheXapiView(options.watcher.cache, () => ({ phase: options.watcher.phase, synced: this.xapiSynced }));
     this.clock = options.clock ?? realClock;
-    this.loop = new ReconcileLoop({ pass: () => this.pass(), backoff: options.backoff, clock: this.clock });
+    this.loop = new ReconcileScheduler({ pass: () => this.pass(), backoff: options.backoff, clock: this.clock });
   }
 
   /** Subscribes to both peers and starts the resync timer. The peers themselves are started by the caller. */

@@ -8,7 +8,7 @@ import { realClock, type Clock } from '../time/clock.js';
  */
 export type PassOutcome = { readonly outcome: 'done' } | { readonly outcome: 'retry'; readonly error?: unknown };
 
-export interface ReconcileLoopOptions {
+export interface ReconcileSchedulerOptions {
   /** Runs one pass. Must not throw for expected failures; a throw is treated as `retry` with that error. */
   readonly pass: () => Promise<PassOutcome>;
   /** Delays between failed passes (default `DEFAULT_BACKOFF`; the daemon caps it at `retryMaxDelayMs`). */
@@ -17,7 +17,7 @@ export interface ReconcileLoopOptions {
   readonly clock?: Clock;
 }
 
-export interface ReconcileLoopStatus {
+export interface ReconcileSchedulerStatus {
   readonly running: boolean;
   readonly dirty: boolean;
   readonly failures: number;
@@ -32,8 +32,8 @@ export interface ReconcileLoopStatus {
  * cannot be turned into a busy loop by a stream of events), except `kick()`, which a reconnect or an
  * operator's `flush-cache` uses to retry at once.
  */
-export class ReconcileLoop {
-  private readonly options: ReconcileLoopOptions;
+export class ReconcileScheduler {
+  private readonly options: ReconcileSchedulerOptions;
   private readonly clock: Clock;
   private readonly backoff: Backoff;
   private dirty = false;
@@ -44,7 +44,7 @@ export class ReconcileLoop {
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(options: ReconcileLoopOptions) {
+  constructor(options: ReconcileSchedulerOptions) {
     this.options = options;
     this.clock = options.clock ?? realClock;
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF, options.random);
@@ -67,7 +67,7 @@ export class ReconcileLoop {
     this.schedule(0);
   }
 
-  status(now: number = this.clock.now()): ReconcileLoopStatus {
+  status(now: number = this.clock.now()): ReconcileSchedulerStatus {
     return {
       running: this.running !== undefined,
       dirty: this.dirty,
