@@ -1,35 +1,24 @@
 import type { Logger } from 'pino';
 import { describeError, isCodedError } from '../errors.js';
 import { createFailureSummarizer, type FailureSummarizer } from '../log.js';
-import type { OvsdbClient, OvsdbClientState } from '../ovsdb/client.js';
+import type { OvsdbClientState } from '../ovsdb/client.js';
 import { changeSetOperations } from '../ovsdb/changeset-ops.js';
 import type { RowChange as ReplicaRowChange } from '../ovsdb/replica.js';
-import type { ChangeSet, ReconcileResult, ReconcileWarning } from '../reconcile/changeset.js';
+import type { ReconcileResult, ReconcileWarning } from '../reconcile/changeset.js';
 import { DirtyTracker } from '../reconcile/dirty-tracker.js';
-import { reconcileAll, reconcileDirty, type DirtySet } from '../reconcile/row-selection.js';
+import { reconcileAll, reconcileDirty } from '../reconcile/row-selection.js';
 import { ReconcileScheduler, type PassOutcome } from './scheduler.js';
 import type { SystemFacts } from '../reconcile/views.js';
+import { transactionOutcome, type TransactionOutcome } from '../outcomes.js';
 import { isTransient } from '../retry.js';
 import type { BackoffPolicy } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 import type { XapiChange } from '../xapi/cache.js';
-import type { XapiWatcher, XapiWatcherPhase } from '../xapi/watcher.js';
+import type { XapiWatcherPhase } from '../xapi/watcher.js';
 import { ReplicaOvsdbView } from './ovsdb-view.js';
+import { countKeys, describeChanges, type PassReport, type PassResult } from './pass-report.js';
+import type { OvsdbPort, XapiPort } from './ports.js';
 import { CacheXapiView } from './xapi-view.js';
-
-/** How a pass ended, for logs, metrics and readiness. */
-export type PassResult = 'converged' | 'changed' | 'failed' | 'dry_run' | 'not_ready';
-
-export interface PassReport {
-  readonly result: PassResult;
-  readonly seconds: number;
-  readonly rows: number;
-  /** Owned key (or column) → number of rows where it was written. */
-  readonly changesByKey: ReadonlyMap<string, number>;
-  readonly pending: number;
-  readonly unknown: number;
-  readonly error?: unknown;
-}
 
 /** Hooks for metrics; every one optional so tests and `--once` can ignore them. */
 export interface SyncObserver {
@@ -40,12 +29,12 @@ export interface SyncObserver {
    */
   eventLag?(source: 'ovsdb' | 'xapi', seconds: number): void;
   passStarted?(): void;
-  transaction?(outcome: 'committed' | 'failed', error?: unknown): void;
+  transaction?(outcome: TransactionOutcome): void;
 }
 
 export interface SyncEngineOptions {
-  readonly ovsdb: OvsdbClient;
-  readonly watcher: XapiWatcher;
+  readonly ovsdb: OvsdbPort;
+  readonly watcher: XapiPort;
   readonly logger: Logger;
   /** Current facts (inventory + config overrides); a reload calls `factsChanged()`. */
   readonly facts: () => SystemFacts;
@@ -104,6 +93,7 @@ export class SyncEngine {
   private resyncIntervalMs = 0;
   private readonly warningsSeen = new Map<string, string>();
   private readonly unsubscribe: (() => void)[] = [];
+  private passWaiters: (() => void)[] = [];
   private started = false;
   /** A pass that keeps failing the same way is logged once, then summarised, then "recovered". */
   private readonly transientFailures: FailureSummarizer;
@@ -186,6 +176,7 @@ export class SyncEngine {
     this.cancelResync();
     for (const off of this.unsubscribe.splice(0)) off();
     await this.loop.stop();
+    this.passEnded();
   }
 
   /** `flush-cache`: drop XAPI caches and reconcile everything (DESIGN §4 control socket). */
@@ -215,6 +206,17 @@ export class SyncEngine {
 
   get isConverged(): boolean {
     return this.converged;
+  }
+
+  /** Readiness as the health endpoint reports it (a `CheckResult` of health/checks.ts). */
+  readiness(): { readonly ok: boolean; readonly detail: string } {
+    if (this.converged) return { ok: true, detail: `converged after ${this.passes} passes` };
+    return { ok: false, detail: this.lastError !== undefined ? `last pass failed: ${this.lastError}` : 'not converged yet' };
+  }
+
+  /** Resolves when the next pass ends, however it ends (or when the engine stops): `--once` waits on it. */
+  nextPass(): Promise<void> {
+    return new Promise((resolve) => this.passWaiters.push(resolve));
   }
 
   /** Resolves when no pass is running, scheduled or needed. */
@@ -300,6 +302,7 @@ export class SyncEngine {
     this.o.observer?.passStarted?.();
     if (!this.o.ovsdb.replica.ready) {
       // Nothing to do until the monitor reply is applied; the `monitoring` state change kicks us.
+      this.passEnded();
       return { outcome: 'done' };
     }
     this.passes += 1;
@@ -333,7 +336,7 @@ export class SyncEngine {
       await committed;
       this.o.observer?.transaction?.('committed');
     } catch (err) {
-      this.o.observer?.transaction?.('failed', err);
+      this.o.observer?.transaction?.(transactionOutcome(err));
       this.tracker.restore(dirty);
       this.converged = false;
       return this.finish(started, 'failed', result, err);
@@ -368,6 +371,7 @@ export class SyncEngine {
     this.lastPassAt = new Date();
     this.o.observer?.passFinished?.(report);
     this.accountEventLag(error === undefined);
+    this.passEnded();
     if (error !== undefined) {
       this.lastError = describeError(error);
       const transient = isTransient(error);
@@ -383,6 +387,12 @@ export class SyncEngine {
     }
     this.failingKeys.clear();
     return { outcome: 'done' };
+  }
+
+  private passEnded(): void {
+    const waiters = this.passWaiters;
+    this.passWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** A pass that applied its changes reports their lag; a failed one hands the start times back. */
@@ -429,36 +439,3 @@ function emptyResult(): ReconcileResult {
   return { changes: [], warnings: [], pending: [], unknown: [] };
 }
 
-function countKeys(changes: ChangeSet): Map<string, number> {
-  const counts = new Map<string, number>();
-  const bump = (key: string): void => {
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  };
-  for (const row of changes) {
-    for (const m of row.maps) {
-      for (const e of m.set) bump(e.key);
-      for (const k of m.remove) bump(k);
-    }
-    for (const s of row.scalars) bump(s.column);
-  }
-  return counts;
-}
-
-/** `Interface vif1.0: iface-id=… vm-id=… -iface-status`, capped at `max` rows. */
-export function describeChanges(changes: ChangeSet, max: number): string[] {
-  const lines: string[] = [];
-  for (const row of changes.slice(0, max)) {
-    const parts: string[] = [];
-    for (const m of row.maps) {
-      const prefix = m.column === 'external_ids' ? '' : `${m.column}:`;
-      for (const e of m.set) parts.push(`${prefix}${e.key}=${e.value}`);
-      for (const k of m.remove) parts.push(`-${prefix}${k}`);
-    }
-    for (const s of row.scalars) parts.push(`${s.column}=${s.value ?? '[]'}`);
-    lines.push(`${row.table} ${row.name ?? row.uuid}: ${parts.join(' ')}`);
-  }
-  if (changes.length > max) lines.push(`… and ${changes.length - max} more rows`);
-  return lines;
-}
-
-export type { DirtySet };
