@@ -314,6 +314,7 @@ export async function churn(env: HostEnv, options: ChurnOptions): Promise<ChurnS
       } catch (err) {
         if (options.retryWhile?.() !== true) throw err;
         retries++;
+        // The pause between attempts of an operation that failed while a fault is on, not a wait for something.
         await new Promise((r) => setTimeout(r, 50));
       }
     }
