@@ -15,8 +15,9 @@ import type { BackoffPolicy } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 import type { XapiChange } from '../xapi/cache.js';
 import type { XapiWatcherPhase } from '../xapi/watcher.js';
+import { EventLag } from './event-lag.js';
 import { ReplicaOvsdbView } from './ovsdb-view.js';
-import { countKeys, describeChanges, type PassReport, type PassResult } from './pass-report.js';
+import { countKeys, describeChanges, emptyResult, holdPendingRows, plural, type PassReport, type PassResult } from './pass-report.js';
 import type { OvsdbPort, XapiPort } from './ports.js';
 import { CacheXapiView } from './xapi-view.js';
 
@@ -99,10 +100,7 @@ export class SyncEngine {
   private readonly transientFailures: FailureSummarizer;
   private readonly hardFailures: FailureSummarizer;
   private readonly failingKeys = new Set<string>();
-  /** When the oldest change not yet covered by a pass arrived, per source (performance.now()). */
-  private readonly changedSince: { ovsdb: number | undefined; xapi: number | undefined } = { ovsdb: undefined, xapi: undefined };
-  /** `changedSince` as the running pass took it over. */
-  private passSince: { readonly ovsdb: number | undefined; readonly xapi: number | undefined } = { ovsdb: undefined, xapi: undefined };
+  private readonly lag = new EventLag();
 
   constructor(options: SyncEngineOptions) {
     this.o = options;
@@ -121,7 +119,7 @@ export class SyncEngine {
     this.started = true;
     const { ovsdb, watcher } = this.o;
     const offChange = ovsdb.on('change', (change) => {
-      this.changedSince.ovsdb ??= performance.now();
+      this.lag.changed('ovsdb');
       this.ovsView.apply(change);
       this.converged = false;
       this.updateInterest();
@@ -269,7 +267,7 @@ export class SyncEngine {
   }
 
   private xapiChanged(change: XapiChange): void {
-    this.changedSince.xapi ??= performance.now();
+    this.lag.changed('xapi');
     for (const uuid of change.vifs) this.tracker.vifChanged(uuid);
     for (const uuid of change.vms) this.tracker.vmChanged(uuid);
     for (const bridge of change.networks) this.tracker.networkChanged({ bridge, uuid: this.networkUuid(bridge) });
@@ -307,9 +305,7 @@ export class SyncEngine {
     }
     this.passes += 1;
     const dirty = this.tracker.take();
-    this.passSince = { ...this.changedSince };
-    this.changedSince.ovsdb = undefined;
-    this.changedSince.xapi = undefined;
+    this.lag.passStarted();
     let result: ReconcileResult;
     try {
       result = reconcileDirty(this.ovsView, this.xapiView, this.o.facts(), dirty, this.tracker.index);
@@ -370,7 +366,7 @@ export class SyncEngine {
     this.lastPass = report;
     this.lastPassAt = new Date();
     this.o.observer?.passFinished?.(report);
-    this.accountEventLag(error === undefined);
+    this.lag.passEnded(error === undefined, (source, seconds) => this.o.observer?.eventLag?.(source, seconds));
     this.passEnded();
     if (error !== undefined) {
       this.lastError = describeError(error);
@@ -395,18 +391,6 @@ export class SyncEngine {
     for (const resolve of waiters) resolve();
   }
 
-  /** A pass that applied its changes reports their lag; a failed one hands the start times back. */
-  private accountEventLag(applied: boolean): void {
-    const now = performance.now();
-    for (const source of ['ovsdb', 'xapi'] as const) {
-      const since = this.passSince[source];
-      if (since === undefined) continue;
-      if (applied) this.o.observer?.eventLag?.(source, (now - since) / 1000);
-      else this.changedSince[source] = Math.min(since, this.changedSince[source] ?? since);
-    }
-    this.passSince = { ovsdb: undefined, xapi: undefined };
-  }
-
   /** Each distinct warning is logged once while it persists, not once per pass. */
   private reportWarnings(warnings: readonly ReconcileWarning[]): void {
     for (const w of warnings) {
@@ -418,24 +402,3 @@ export class SyncEngine {
     if (this.warningsSeen.size > 10_000) this.warningsSeen.clear();
   }
 }
-
-/**
- * A row waiting on an XAPI lookup is written once, when the lookup resolves, rather than twice (its
- * other fields now, its ids a few milliseconds later): at cold start that halves the rows written.
- * Nothing is lost: a lookup always ends in a watcher change (known, absent, or unknown when XAPI
- * fails), which marks the row dirty again (DESIGN §2 "pending").
- */
-function holdPendingRows(result: ReconcileResult): ReconcileResult {
-  if (result.pending.length === 0) return result;
-  const waiting = new Set(result.pending.map((row) => row.uuid));
-  return { ...result, changes: result.changes.filter((change) => !waiting.has(change.uuid)) };
-}
-
-function plural(rows: number): string {
-  return rows === 1 ? 'row' : 'rows';
-}
-
-function emptyResult(): ReconcileResult {
-  return { changes: [], warnings: [], pending: [], unknown: [] };
-}
-
