@@ -44,6 +44,15 @@ export class CodedError<C extends string = ErrorCode> extends Error {
     this.code = code;
     this.name = new.target.name;
   }
+
+  /**
+   * Whether a fresh attempt may succeed: the peer is away, slow or restarting, or said "try again".
+   * False for a request that is wrong (config, syntax, schema), which repeating would only repeat.
+   * Each error class decides from its own code; `isTransient` (retry.ts) is the one reader.
+   */
+  get transient(): boolean {
+    return false;
+  }
 }
 
 export function isCodedError(err: unknown): err is CodedError<string> {

@@ -189,3 +189,23 @@ export function registerVlogCommands(registry: CommandRegistry, logging: Logging
   registry.register('vlog/list', '', 0, 0, () => formatVlogList(logging.components()));
   registry.register('vlog/reopen', '', 0, 0, () => logging.reopen());
 }
+
+/** What the daemon's own commands do; `status` answers with the text of control/status.ts. */
+export interface DaemonCommands {
+  exit(): void;
+  flushCache(): void;
+  status(): string;
+}
+
+/** Registers `exit`, `flush-cache` and `status` (DESIGN §4 control socket). */
+export function registerDaemonCommands(registry: CommandRegistry, commands: DaemonCommands): void {
+  registry.register('exit', '', 0, 0, () => {
+    commands.exit();
+    return '';
+  });
+  registry.register('flush-cache', '', 0, 0, () => {
+    commands.flushCache();
+    return '';
+  });
+  registry.register('status', '', 0, 0, () => commands.status());
+}

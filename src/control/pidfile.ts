@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
 import { CodedError, describeError } from '../errors.js';
 
 /**
@@ -178,4 +179,22 @@ export async function createPidfile(options: CreatePidfileOptions): Promise<Pidf
       closeSync(fd);
     },
   };
+}
+
+/**
+ * The daemon's pidfile at `path`. When fcntl locking is unavailable the daemon runs on without one
+ * (synchronising matters more than the name form of ovs-appctl): that is logged, with what is lost, and
+ * the result is undefined. Any other failure throws (a second instance holds the lock, say).
+ */
+export async function takeDaemonPidfile(path: string, pid: number, controlSocket: string, log: Logger): Promise<Pidfile | undefined> {
+  try {
+    return await createPidfile({ path, pid });
+  } catch (err) {
+    if (!(err instanceof PidfileError && err.code === 'PIDFILE_NO_LOCKING')) throw err;
+    log.error(
+      { err: describeError(err), controlSocket },
+      'no pidfile: fcntl locking is unavailable, so `ovs-appctl -t ovs-xapi-sync` will not find this daemon; use `ovs-appctl -t <control socket>`',
+    );
+    return undefined;
+  }
 }

@@ -36,3 +36,14 @@ export function runChecks(checks: ReadonlyMap<string, Check>): Record<string, Ch
   for (const [name, check] of checks) results[name] = runCheck(check);
   return results;
 }
+
+/**
+ * XAPI readiness: a valid session and the event watcher following events. Reads only the public state
+ * of the session (`valid`) and the watcher (`phase`); `url` names the peer in the detail.
+ */
+export function xapiReadiness(xapi: { readonly session: { readonly valid: boolean }; readonly watcher: { readonly phase: string } }, url: string): CheckResult {
+  const { session, watcher } = xapi;
+  return session.valid && watcher.phase === 'live'
+    ? { ok: true, detail: 'session valid, following events' }
+    : { ok: false, detail: `XAPI ${watcher.phase}, session ${session.valid ? 'valid' : 'not valid'} (${url})` };
+}

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { TRANSACTION_OUTCOMES, type TransactionOutcome, type XapiCallOutcome } from '../outcomes.js';
 
 /**
  * The daemon's Prometheus metrics, behind plain methods so callers need not know prom-client.
@@ -17,27 +18,6 @@ const PREFIX = 'ovs_xapi_sync_';
 /** Outcome of one reconcile pass. `dry_run`: changes were computed and logged but not written. */
 export type ReconcileResult = 'converged' | 'changed' | 'failed' | 'dry_run';
 export const RECONCILE_RESULTS: readonly ReconcileResult[] = ['converged', 'changed', 'failed', 'dry_run'];
-
-/**
- * Outcome of one OVSDB `transact` (RFC 7047 §4.1.3): `committed`, an in-band operation error
- * (`operation_error`, including a failed `wait`), a JSON-RPC error reply (`rpc_error`), no reply in
- * time (`timeout`) or the connection lost with the request pending (`connection_lost`).
- */
-export type TransactionResult = 'committed' | 'operation_error' | 'rpc_error' | 'timeout' | 'connection_lost';
-export const TRANSACTION_RESULTS: readonly TransactionResult[] = [
-  'committed',
-  'operation_error',
-  'rpc_error',
-  'timeout',
-  'connection_lost',
-];
-
-/**
- * Outcome of one XAPI call: `success` (Status=Success), `failure` (Status=Failure with an XAPI error
- * code, counted separately by code), `transport_error` (connect/HTTP/protocol failure), `timeout`.
- */
-export type XapiCallOutcome = 'success' | 'failure' | 'transport_error' | 'timeout';
-export const XAPI_CALL_OUTCOMES: readonly XapiCallOutcome[] = ['success', 'failure', 'transport_error', 'timeout'];
 
 /** Where a change that a reconcile applied came from, for the event-lag histogram. */
 export type EventSource = 'xapi' | 'ovsdb';
@@ -158,7 +138,7 @@ export class Metrics {
       labelNames: ['result'],
       registers,
     });
-    for (const result of TRANSACTION_RESULTS) this.transactions.inc({ result }, 0);
+    for (const result of TRANSACTION_OUTCOMES) this.transactions.inc({ result }, 0);
     this.xapiCalls = new Counter({
       name: `${PREFIX}xapi_calls_total`,
       help: 'XAPI calls by method and outcome.',
@@ -237,7 +217,7 @@ export class Metrics {
     }
   }
 
-  ovsdbTransaction(result: TransactionResult): void {
+  ovsdbTransaction(result: TransactionOutcome): void {
     this.transactions.inc({ result });
   }
 

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
-import type { BackoffPolicy } from '../retry.js';
+import { transactionOutcome, type TransactionOutcome } from '../outcomes.js';
+import type { BackoffPolicy } from '../time/backoff.js';
 import { DEFAULT_PROBE_INTERVAL_MS, DEFAULT_REQUEST_TIMEOUT_MS, OvsdbConnection, type ConnectionOptions } from './connection.js';
-import { OvsdbError, OvsdbOperationError, OvsdbRpcError } from './errors.js';
+import { OvsdbError } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './framing.js';
 import { startMonitor, type MonitorMethod } from './monitor.js';
 import { ZERO_UUID } from './notation.js';
@@ -10,7 +11,7 @@ import { comment as commentOp, parseTransactResult, type Operation, type Operati
 import { formatRemote, parseRemote, type OvsdbRemote } from './remote.js';
 import { DEFAULT_MONITOR_SPEC, Replica, type MonitorSpec, type ReplicaChange } from './replica.js';
 import { OvsdbSession, type SessionPhase } from './session.js';
-import type { Clock } from './timers.js';
+import type { Clock } from '../time/clock.js';
 
 export interface OvsdbClientOptions {
   /** `unix:PATH` or `tcp:HOST:PORT` (or an already parsed remote). Invalid → throws `OVSDB_REMOTE_INVALID`. */
@@ -24,7 +25,7 @@ export interface OvsdbClientOptions {
   readonly requestTimeoutMs?: number;
   /** Cap on one incoming message (default 64 MiB). */
   readonly maxMessageBytes?: number;
-  /** Reconnect backoff (default `DEFAULT_BACKOFF` of retry.ts). */
+  /** Reconnect backoff (default `DEFAULT_BACKOFF` of time/backoff.ts). */
   readonly backoff?: BackoffPolicy;
   /** Monitored tables and columns (default `DEFAULT_MONITOR_SPEC`). */
   readonly tables?: MonitorSpec;
@@ -34,8 +35,6 @@ export interface OvsdbClientOptions {
 
 /** The client's state as health and metrics see it. */
 export type OvsdbClientState = 'disconnected' | 'connecting' | 'monitoring';
-
-export type TransactionOutcome = 'ok' | 'operation_error' | 'rpc_error' | 'connection_error' | 'timeout' | 'protocol_error';
 
 export interface OvsdbClientCounters {
   /** Successful connections after the first (each one triggered a full resync). */
@@ -72,7 +71,7 @@ interface Listeners {
  *   operation, or rejects with `OvsdbOperationError` (in-band, RFC 7047 §4.1.3), `OvsdbRpcError`,
  *   `OVSDB_TIMEOUT`, `OVSDB_CONNECTION_CLOSED` (the reply was lost: the commit may or may not have
  *   happened, so writes must be idempotent) or `OVSDB_NOT_CONNECTED`. It never queues for a reconnect:
- *   the reconcile loop retries (`isTransient` in retry.ts classifies).
+ *   the reconcile scheduler (sync/scheduler.ts) retries (`isTransient` in retry.ts classifies).
  */
 export class OvsdbClient {
   readonly remote: OvsdbRemote;
@@ -84,12 +83,12 @@ export class OvsdbClient {
   private readonly txnId = { value: ZERO_UUID };
   private readonly listeners: Listeners = { change: [], state: [] };
   private readonly transactions: Record<TransactionOutcome, number> = {
-    ok: 0,
+    committed: 0,
     operation_error: 0,
     rpc_error: 0,
-    connection_error: 0,
     timeout: 0,
     protocol_error: 0,
+    connection_lost: 0,
   };
   private monitorMethod: MonitorMethod | undefined;
   private stateValue: OvsdbClientState = 'disconnected';
@@ -140,6 +139,17 @@ export class OvsdbClient {
     return { reconnects: this.session.reconnects, transactions: { ...this.transactions }, monitorMethod: this.monitorMethod };
   }
 
+  /**
+   * Readiness as the health endpoint reports it (a `CheckResult` of health/checks.ts): ready while a
+   * complete replica of the current connection is held.
+   */
+  readiness(): { readonly ok: boolean; readonly detail: string } {
+    const remote = formatRemote(this.remote);
+    return this.stateValue === 'monitoring' && this.replica.ready
+      ? { ok: true, detail: `monitoring ${remote}` }
+      : { ok: false, detail: `ovsdb-server ${this.stateValue} (${remote})` };
+  }
+
   /** Starts connecting and monitoring in the background. Idempotent. */
   start(): void {
     this.session.start();
@@ -165,8 +175,9 @@ export class OvsdbClient {
   transact(operations: readonly Operation[], options: TransactOptions = {}): Promise<OperationResult[]> {
     const conn = this.session.connection;
     if (conn === undefined || !conn.isOpen) {
-      this.transactions.connection_error++;
-      return Promise.reject(new OvsdbError('OVSDB_NOT_CONNECTED', `transact: not connected to ${formatRemote(this.remote)}`));
+      const err = new OvsdbError('OVSDB_NOT_CONNECTED', `transact: not connected to ${formatRemote(this.remote)}`);
+      this.transactions[transactionOutcome(err)]++;
+      return Promise.reject(err);
     }
     const ops = options.comment === undefined ? operations : [...operations, commentOp(options.comment)];
     let reply: Promise<unknown>;
@@ -189,10 +200,10 @@ export class OvsdbClient {
   private async settle(reply: Promise<unknown>, sent: number, wanted: number): Promise<OperationResult[]> {
     try {
       const parsed = parseTransactResult(sent, await reply);
-      this.transactions.ok++;
+      this.transactions.committed++;
       return parsed.slice(0, wanted);
     } catch (err) {
-      this.transactions[outcomeOf(err)]++;
+      this.transactions[transactionOutcome(err)]++;
       throw err;
     }
   }
@@ -217,14 +228,4 @@ export class OvsdbClient {
       }
     }
   }
-}
-
-function outcomeOf(err: unknown): TransactionOutcome {
-  if (err instanceof OvsdbOperationError) return 'operation_error';
-  if (err instanceof OvsdbRpcError) return 'rpc_error';
-  if (err instanceof OvsdbError) {
-    if (err.code === 'OVSDB_TIMEOUT') return 'timeout';
-    if (err.code === 'OVSDB_PROTOCOL') return 'protocol_error';
-  }
-  return 'connection_error';
 }

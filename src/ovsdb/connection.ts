@@ -4,7 +4,7 @@ import { describeError } from '../errors.js';
 import { OvsdbError, OvsdbRpcError } from './errors.js';
 import { JsonMessageSplitter } from './framing.js';
 import { connectOptions, formatRemote, type OvsdbRemote } from './remote.js';
-import { realClock, type Clock } from './timers.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 export const DEFAULT_PROBE_INTERVAL_MS = 5000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;

@@ -1,7 +1,27 @@
 import { CodedError } from '../errors.js';
 
+/** Codes that mean the server is away, slow or restarting: a new connection or attempt can cure them. */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set([
+  'OVSDB_NOT_CONNECTED',
+  'OVSDB_CONNECTION_CLOSED',
+  'OVSDB_TIMEOUT',
+  'OVSDB_PROTOCOL',
+  'OVSDB_MESSAGE_TOO_LARGE',
+  'OVSDB_REPLICA_INCONSISTENT',
+]);
+
+/**
+ * In-band operation errors that a fresh attempt can cure (RFC 7047 §4.1.3): a `wait` whose
+ * precondition failed ("timed out"), a transaction cancelled, or a server out of resources.
+ */
+const TRANSIENT_OPERATION_ERRORS: ReadonlySet<string> = new Set(['timed out', 'canceled', 'resources exhausted', 'I/O error']);
+
 /** Every error raised by `src/ovsdb` is an `OvsdbError`; branch on `code`, never on the message. */
-export class OvsdbError extends CodedError {}
+export class OvsdbError extends CodedError {
+  override get transient(): boolean {
+    return TRANSIENT_CODES.has(this.code);
+  }
+}
 
 /**
  * A JSON-RPC error reply (`{"id":N,"error":E}`, `result` absent: reference/ovsdb.md §1). `error` is the
@@ -42,6 +62,10 @@ export class OvsdbOperationError extends OvsdbError {
     this.details = details;
     this.opIndex = opIndex;
     this.commitError = commitError;
+  }
+
+  override get transient(): boolean {
+    return TRANSIENT_OPERATION_ERRORS.has(this.error);
   }
 }
 

@@ -1,6 +1,6 @@
 /** Public surface of the OVSDB client (DESIGN §3: `src/ovsdb`). */
 export { OvsdbClient } from './client.js';
-export type { OvsdbClientOptions, OvsdbClientState, OvsdbClientCounters, TransactOptions, TransactionOutcome } from './client.js';
+export type { OvsdbClientOptions, OvsdbClientState, OvsdbClientCounters, TransactOptions } from './client.js';
 export { OvsdbError, OvsdbOperationError, OvsdbRpcError } from './errors.js';
 export { parseRemote, formatRemote, connectOptions } from './remote.js';
 export type { OvsdbRemote } from './remote.js';

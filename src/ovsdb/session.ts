@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { describeError, isCodedError } from '../errors.js';
 import { createFailureSummarizer, type FailureSummarizer } from '../log.js';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../retry.js';
-import { realClock, type Clock } from './timers.js';
+import { Backoff, DEFAULT_BACKOFF, type BackoffPolicy } from '../time/backoff.js';
+import { delay, realClock, type Clock } from '../time/clock.js';
 
 /**
  * Phases of the reconnecting session. `connected`: the socket is up, monitoring not yet established;
@@ -34,7 +34,7 @@ export interface SessionOptions<C extends SessionConnection> {
 
 /**
  * Keeps one connection monitored: connect → setup → wait for the close → capped exponential backoff with
- * jitter (`backoffDelay`, reset once monitoring is reached) → again, until `close()`. Logs one line per
+ * jitter (`Backoff`, reset once monitoring is reached) → again, until `close()`. Logs one line per
  * state change at info/warn; an attempt that repeats the previous failure logs at debug only, so a server
  * that is down for an hour does not flood the journal. `close()` stops everything: no timer, no socket and
  * no pending promise are left behind.
@@ -43,15 +43,14 @@ export class OvsdbSession<C extends SessionConnection> {
   private readonly options: SessionOptions<C>;
   private readonly log: Logger;
   private readonly clock: Clock;
+  private readonly backoff: Backoff;
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private current: C | undefined;
   private phaseValue: SessionPhase = 'idle';
-  private attempt = 0;
   private connectionsCount = 0;
   /** Phase+reason combinations already logged since monitoring was last reached. */
   private loggedInSeries = new Set<string>();
-  private wake: (() => void) | undefined;
   /** Failed connection attempts by phase+reason: first at warn, repeats counted and summarised. */
   private readonly failures: FailureSummarizer;
   private readonly failingKeys = new Set<string>();
@@ -60,6 +59,7 @@ export class OvsdbSession<C extends SessionConnection> {
     this.options = options;
     this.log = options.logger;
     this.clock = options.clock ?? realClock;
+    this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF, options.random);
     this.failures = createFailureSummarizer(options.logger, { now: () => this.clock.now() });
   }
 
@@ -79,7 +79,7 @@ export class OvsdbSession<C extends SessionConnection> {
 
   /** Failed attempts since monitoring was last reached. */
   get failedAttempts(): number {
-    return this.attempt;
+    return this.backoff.failures;
   }
 
   start(): void {
@@ -91,7 +91,6 @@ export class OvsdbSession<C extends SessionConnection> {
   async close(): Promise<void> {
     if (!this.abort.signal.aborted) this.abort.abort();
     this.current?.close();
-    this.wake?.();
     if (this.loop !== undefined) await this.loop;
     else this.setPhase('closed');
   }
@@ -110,7 +109,8 @@ export class OvsdbSession<C extends SessionConnection> {
         this.setPhase('connected');
         await this.options.setup(conn);
         if (this.stopping()) break;
-        this.attempt = 0;
+        // Reaching monitoring is a final success: the next loss retries after `initialMs` again.
+        this.backoff.success(this.clock.now(), true);
         this.loggedInSeries.clear();
         this.setPhase('monitoring');
         reason = await conn.closed;
@@ -120,10 +120,9 @@ export class OvsdbSession<C extends SessionConnection> {
       }
       this.current = undefined;
       if (this.stopping()) break;
-      this.attempt++;
-      const delay = backoffDelay(this.attempt, this.options.backoff ?? DEFAULT_BACKOFF, this.options.random);
-      this.setPhase('backoff', reason, delay);
-      await this.sleep(delay);
+      const delayMs = this.backoff.failure(this.clock.now());
+      this.setPhase('backoff', reason, delayMs);
+      await delay(this.clock, delayMs, signal).catch(() => undefined);
     }
     this.current?.close();
     this.current = undefined;
@@ -133,24 +132,6 @@ export class OvsdbSession<C extends SessionConnection> {
   /** A call, not a property read, so that the checks after each await are not narrowed away. */
   private stopping(): boolean {
     return this.abort.signal.aborted;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.abort.signal.aborted) {
-        resolve();
-        return;
-      }
-      const timer = this.clock.setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        this.clock.clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-    });
   }
 
   private setPhase(phase: SessionPhase, reason?: unknown, delayMs?: number): void {
@@ -171,7 +152,7 @@ export class OvsdbSession<C extends SessionConnection> {
     const key = `${phase}:${code}`;
     const repeat = this.loggedInSeries.has(key);
     this.loggedInSeries.add(key);
-    const fields = { remote: target, phase, previous, attempt: this.attempt };
+    const fields = { remote: target, phase, previous, attempt: this.backoff.failures };
     switch (phase) {
       case 'monitoring': {
         // The first key's recovery line is the "monitoring" line itself (with the failure count).

@@ -1,32 +1,25 @@
 import type { Logger } from 'pino';
 import { describeError, isCodedError } from '../errors.js';
 import { createFailureSummarizer, type FailureSummarizer } from '../log.js';
-import type { OvsdbClient, OvsdbClientState } from '../ovsdb/client.js';
+import type { OvsdbClientState } from '../ovsdb/client.js';
 import { changeSetOperations } from '../ovsdb/changeset-ops.js';
 import type { RowChange as ReplicaRowChange } from '../ovsdb/replica.js';
-import type { ChangeSet, ReconcileResult, ReconcileWarning } from '../reconcile/changeset.js';
-import { DirtyTracker, reconcileAll, reconcileDirty, type DirtySet } from '../reconcile/incremental.js';
-import { ReconcileLoop, type PassOutcome } from '../reconcile/loop.js';
+import type { ReconcileResult, ReconcileWarning } from '../reconcile/changeset.js';
+import { DirtyTracker } from '../reconcile/dirty-tracker.js';
+import { reconcileAll, reconcileDirty } from '../reconcile/row-selection.js';
+import { ReconcileScheduler, type PassOutcome } from './scheduler.js';
 import type { SystemFacts } from '../reconcile/views.js';
+import { transactionOutcome, type TransactionOutcome } from '../outcomes.js';
 import { isTransient } from '../retry.js';
+import type { BackoffPolicy } from '../time/backoff.js';
+import { realClock, type Clock } from '../time/clock.js';
 import type { XapiChange } from '../xapi/cache.js';
-import type { XapiWatcher, XapiWatcherPhase } from '../xapi/watcher.js';
+import type { XapiWatcherPhase } from '../xapi/watcher.js';
+import { EventLag } from './event-lag.js';
 import { ReplicaOvsdbView } from './ovsdb-view.js';
+import { countKeys, describeChanges, emptyResult, holdPendingRows, plural, type PassReport, type PassResult } from './pass-report.js';
+import type { OvsdbPort, XapiPort } from './ports.js';
 import { CacheXapiView } from './xapi-view.js';
-
-/** How a pass ended, for logs, metrics and readiness. */
-export type PassResult = 'converged' | 'changed' | 'failed' | 'dry_run' | 'not_ready';
-
-export interface PassReport {
-  readonly result: PassResult;
-  readonly seconds: number;
-  readonly rows: number;
-  /** Owned key (or column) → number of rows where it was written. */
-  readonly changesByKey: ReadonlyMap<string, number>;
-  readonly pending: number;
-  readonly unknown: number;
-  readonly error?: unknown;
-}
 
 /** Hooks for metrics; every one optional so tests and `--once` can ignore them. */
 export interface SyncObserver {
@@ -37,12 +30,12 @@ export interface SyncObserver {
    */
   eventLag?(source: 'ovsdb' | 'xapi', seconds: number): void;
   passStarted?(): void;
-  transaction?(outcome: 'committed' | 'failed', error?: unknown): void;
+  transaction?(outcome: TransactionOutcome): void;
 }
 
 export interface SyncEngineOptions {
-  readonly ovsdb: OvsdbClient;
-  readonly watcher: XapiWatcher;
+  readonly ovsdb: OvsdbPort;
+  readonly watcher: XapiPort;
   readonly logger: Logger;
   /** Current facts (inventory + config overrides); a reload calls `factsChanged()`. */
   readonly facts: () => SystemFacts;
@@ -51,6 +44,9 @@ export interface SyncEngineOptions {
   /** Periodic full resync (DESIGN §3; default 10 min). 0 disables it. */
   readonly resyncIntervalMs: number;
   readonly observer?: SyncObserver;
+  /** Delays between failed passes (the daemon's `retryMaxDelayMs` caps them); default `DEFAULT_BACKOFF`. */
+  readonly backoff?: BackoffPolicy;
+  readonly clock?: Clock;
   /** At most this many rows are named in the one log line per pass (the count is always logged). */
   readonly maxRowsLogged?: number;
 }
@@ -73,7 +69,7 @@ const COMMENT = 'ovs-xapi-sync: Updating records from XAPI';
 /**
  * Joins the OVSDB replica, the XAPI watcher and the pure reconciler (DESIGN §3). Triggers (replica
  * changes, XAPI events, reconnects, the resync timer, flush-cache) only mark rows dirty; the
- * `ReconcileLoop` runs one pass at a time; a pass computes the ChangeSet for the dirty rows and writes it
+ * `ReconcileScheduler` runs one pass at a time; a pass computes the ChangeSet for the dirty rows and writes it
  * in ONE transaction (nothing when it is empty). A failed pass gives its dirty rows back and is requeued
  * with backoff.
  *
@@ -86,25 +82,25 @@ export class SyncEngine {
   private readonly tracker = new DirtyTracker();
   private readonly ovsView: ReplicaOvsdbView;
   private readonly xapiView: CacheXapiView;
-  private readonly loop: ReconcileLoop;
+  private readonly loop: ReconcileScheduler;
   private xapiSynced = false;
   private converged = false;
   private passes = 0;
   private lastPass: PassReport | undefined;
   private lastPassAt: Date | undefined;
   private lastError: string | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  private resyncTimer: unknown;
+  private resyncIntervalMs = 0;
   private readonly warningsSeen = new Map<string, string>();
   private readonly unsubscribe: (() => void)[] = [];
+  private passWaiters: (() => void)[] = [];
   private started = false;
   /** A pass that keeps failing the same way is logged once, then summarised, then "recovered". */
   private readonly transientFailures: FailureSummarizer;
   private readonly hardFailures: FailureSummarizer;
   private readonly failingKeys = new Set<string>();
-  /** When the oldest change not yet covered by a pass arrived, per source (performance.now()). */
-  private readonly changedSince: { ovsdb: number | undefined; xapi: number | undefined } = { ovsdb: undefined, xapi: undefined };
-  /** `changedSince` as the running pass took it over. */
-  private passSince: { readonly ovsdb: number | undefined; readonly xapi: number | undefined } = { ovsdb: undefined, xapi: undefined };
+  private readonly lag = new EventLag();
 
   constructor(options: SyncEngineOptions) {
     this.o = options;
@@ -113,7 +109,8 @@ export class SyncEngine {
     this.hardFailures = createFailureSummarizer(options.logger, { level: 'error' });
     this.ovsView = new ReplicaOvsdbView(this.tracker);
     this.xapiView = new CacheXapiView(options.watcher.cache, () => ({ phase: options.watcher.phase, synced: this.xapiSynced }));
-    this.loop = new ReconcileLoop({ pass: () => this.pass() });
+    this.clock = options.clock ?? realClock;
+    this.loop = new ReconcileScheduler({ pass: () => this.pass(), backoff: options.backoff, clock: this.clock });
   }
 
   /** Subscribes to both peers and starts the resync timer. The peers themselves are started by the caller. */
@@ -122,7 +119,7 @@ export class SyncEngine {
     this.started = true;
     const { ovsdb, watcher } = this.o;
     const offChange = ovsdb.on('change', (change) => {
-      this.changedSince.ovsdb ??= performance.now();
+      this.lag.changed('ovsdb');
       this.ovsView.apply(change);
       this.converged = false;
       this.updateInterest();
@@ -153,21 +150,31 @@ export class SyncEngine {
 
   /** (Re)arms the periodic full resync; 0 disables it. */
   setResyncInterval(ms: number): void {
-    if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
-    this.resyncTimer = undefined;
-    if (!this.started || ms <= 0) return;
-    this.resyncTimer = setInterval(() => {
+    this.cancelResync();
+    this.resyncIntervalMs = ms;
+    if (this.started && ms > 0) this.armResync();
+  }
+
+  private armResync(): void {
+    this.resyncTimer = this.clock.setTimeout(() => {
+      this.resyncTimer = undefined;
+      if (!this.started) return;
+      this.armResync();
       this.resync('periodic');
-    }, ms);
-    this.resyncTimer.unref();
+    }, this.resyncIntervalMs);
+  }
+
+  private cancelResync(): void {
+    if (this.resyncTimer !== undefined) this.clock.clearTimeout(this.resyncTimer);
+    this.resyncTimer = undefined;
   }
 
   async stop(): Promise<void> {
     this.started = false;
-    if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
-    this.resyncTimer = undefined;
+    this.cancelResync();
     for (const off of this.unsubscribe.splice(0)) off();
     await this.loop.stop();
+    this.passEnded();
   }
 
   /** `flush-cache`: drop XAPI caches and reconcile everything (DESIGN §4 control socket). */
@@ -197,6 +204,17 @@ export class SyncEngine {
 
   get isConverged(): boolean {
     return this.converged;
+  }
+
+  /** Readiness as the health endpoint reports it (a `CheckResult` of health/checks.ts). */
+  readiness(): { readonly ok: boolean; readonly detail: string } {
+    if (this.converged) return { ok: true, detail: `converged after ${this.passes} passes` };
+    return { ok: false, detail: this.lastError !== undefined ? `last pass failed: ${this.lastError}` : 'not converged yet' };
+  }
+
+  /** Resolves when the next pass ends, however it ends (or when the engine stops): `--once` waits on it. */
+  nextPass(): Promise<void> {
+    return new Promise((resolve) => this.passWaiters.push(resolve));
   }
 
   /** Resolves when no pass is running, scheduled or needed. */
@@ -249,7 +267,7 @@ export class SyncEngine {
   }
 
   private xapiChanged(change: XapiChange): void {
-    this.changedSince.xapi ??= performance.now();
+    this.lag.changed('xapi');
     for (const uuid of change.vifs) this.tracker.vifChanged(uuid);
     for (const uuid of change.vms) this.tracker.vmChanged(uuid);
     for (const bridge of change.networks) this.tracker.networkChanged({ bridge, uuid: this.networkUuid(bridge) });
@@ -282,13 +300,12 @@ export class SyncEngine {
     this.o.observer?.passStarted?.();
     if (!this.o.ovsdb.replica.ready) {
       // Nothing to do until the monitor reply is applied; the `monitoring` state change kicks us.
+      this.passEnded();
       return { outcome: 'done' };
     }
     this.passes += 1;
     const dirty = this.tracker.take();
-    this.passSince = { ...this.changedSince };
-    this.changedSince.ovsdb = undefined;
-    this.changedSince.xapi = undefined;
+    this.lag.passStarted();
     let result: ReconcileResult;
     try {
       result = reconcileDirty(this.ovsView, this.xapiView, this.o.facts(), dirty, this.tracker.index);
@@ -315,7 +332,7 @@ export class SyncEngine {
       await committed;
       this.o.observer?.transaction?.('committed');
     } catch (err) {
-      this.o.observer?.transaction?.('failed', err);
+      this.o.observer?.transaction?.(transactionOutcome(err));
       this.tracker.restore(dirty);
       this.converged = false;
       return this.finish(started, 'failed', result, err);
@@ -349,7 +366,8 @@ export class SyncEngine {
     this.lastPass = report;
     this.lastPassAt = new Date();
     this.o.observer?.passFinished?.(report);
-    this.accountEventLag(error === undefined);
+    this.lag.passEnded(error === undefined, (source, seconds) => this.o.observer?.eventLag?.(source, seconds));
+    this.passEnded();
     if (error !== undefined) {
       this.lastError = describeError(error);
       const transient = isTransient(error);
@@ -367,16 +385,10 @@ export class SyncEngine {
     return { outcome: 'done' };
   }
 
-  /** A pass that applied its changes reports their lag; a failed one hands the start times back. */
-  private accountEventLag(applied: boolean): void {
-    const now = performance.now();
-    for (const source of ['ovsdb', 'xapi'] as const) {
-      const since = this.passSince[source];
-      if (since === undefined) continue;
-      if (applied) this.o.observer?.eventLag?.(source, (now - since) / 1000);
-      else this.changedSince[source] = Math.min(since, this.changedSince[source] ?? since);
-    }
-    this.passSince = { ovsdb: undefined, xapi: undefined };
+  private passEnded(): void {
+    const waiters = this.passWaiters;
+    this.passWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Each distinct warning is logged once while it persists, not once per pass. */
@@ -390,57 +402,3 @@ export class SyncEngine {
     if (this.warningsSeen.size > 10_000) this.warningsSeen.clear();
   }
 }
-
-/**
- * A row waiting on an XAPI lookup is written once, when the lookup resolves, rather than twice (its
- * other fields now, its ids a few milliseconds later): at cold start that halves the rows written.
- * Nothing is lost: a lookup always ends in a watcher change (known, absent, or unknown when XAPI
- * fails), which marks the row dirty again (DESIGN §2 "pending").
- */
-function holdPendingRows(result: ReconcileResult): ReconcileResult {
-  if (result.pending.length === 0) return result;
-  const waiting = new Set(result.pending.map((row) => row.uuid));
-  return { ...result, changes: result.changes.filter((change) => !waiting.has(change.uuid)) };
-}
-
-function plural(rows: number): string {
-  return rows === 1 ? 'row' : 'rows';
-}
-
-function emptyResult(): ReconcileResult {
-  return { changes: [], warnings: [], pending: [], unknown: [] };
-}
-
-function countKeys(changes: ChangeSet): Map<string, number> {
-  const counts = new Map<string, number>();
-  const bump = (key: string): void => {
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  };
-  for (const row of changes) {
-    for (const m of row.maps) {
-      for (const e of m.set) bump(e.key);
-      for (const k of m.remove) bump(k);
-    }
-    for (const s of row.scalars) bump(s.column);
-  }
-  return counts;
-}
-
-/** `Interface vif1.0: iface-id=… vm-id=… -iface-status`, capped at `max` rows. */
-export function describeChanges(changes: ChangeSet, max: number): string[] {
-  const lines: string[] = [];
-  for (const row of changes.slice(0, max)) {
-    const parts: string[] = [];
-    for (const m of row.maps) {
-      const prefix = m.column === 'external_ids' ? '' : `${m.column}:`;
-      for (const e of m.set) parts.push(`${prefix}${e.key}=${e.value}`);
-      for (const k of m.remove) parts.push(`-${prefix}${k}`);
-    }
-    for (const s of row.scalars) parts.push(`${s.column}=${s.value ?? '[]'}`);
-    lines.push(`${row.table} ${row.name ?? row.uuid}: ${parts.join(' ')}`);
-  }
-  if (changes.length > max) lines.push(`… and ${changes.length - max} more rows`);
-  return lines;
-}
-
-export type { DirtySet };

@@ -7,11 +7,6 @@ export function inventoryPath(rootPrefix: string): string {
   return join(rootPrefix || '/', 'etc', 'xensource-inventory');
 }
 
-/** `/var/run/xapi_init_complete.cookie`: touched by xapi as its last start-up step (reference/xapi.md §7). */
-export function initCookiePath(rootPrefix: string): string {
-  return join(rootPrefix || '/', 'var', 'run', 'xapi_init_complete.cookie');
-}
-
 /**
  * Parses the inventory as XAPI's own reader does (reference/xapi.md §7, `inventory.ml:78-92`): one
  * `KEY='value'` per line, split on the first `=`, one pair of surrounding single quotes stripped,

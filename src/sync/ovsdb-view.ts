@@ -1,5 +1,5 @@
 import type { ReplicaChange, ReplicaRow } from '../ovsdb/replica.js';
-import type { DirtyTracker } from '../reconcile/incremental.js';
+import type { DirtyTracker } from '../reconcile/dirty-tracker.js';
 import type { BridgeRow, InterfaceRow, OpenVSwitchRow, OvsdbView, StringMap, Uuid } from '../reconcile/views.js';
 
 const EMPTY_MAP: StringMap = new Map();

@@ -1,6 +1,19 @@
 import { CodedError } from '../errors.js';
 
 /**
+ * XAPI error codes that mean "the server cannot serve this right now" (reference/xapi.md §1.2:
+ * emergency mode during boot or while the master is unreachable).
+ */
+const TRANSIENT_XAPI_CODES: ReadonlySet<string> = new Set([
+  'HOST_STILL_BOOTING',
+  'HOST_HAS_NO_MANAGEMENT_IP',
+  'HOST_UNKNOWN_TO_MASTER',
+  'HOST_MASTER_CANNOT_TALK_BACK',
+  'TOO_BUSY',
+  'EVENTS_LOST',
+]);
+
+/**
  * XAPI answered the call with a failure (XML-RPC `Status: Failure` + `ErrorDescription`, JSON-RPC
  * `error`). `code` is XAPI's error code (`SESSION_INVALID`, `UUID_INVALID`, `HOST_IS_SLAVE`, …),
  * `params` its parameters, `method` the call that failed. Both codecs produce exactly this.
@@ -12,6 +25,10 @@ export class XapiError extends CodedError<string> {
     super(code, `${method}: ${[code, ...params].join(' ')}`);
     this.params = params;
     this.method = method;
+  }
+
+  override get transient(): boolean {
+    return TRANSIENT_XAPI_CODES.has(this.code);
   }
 }
 
@@ -34,5 +51,12 @@ export class XapiTransportError extends CodedError<XapiTransportErrorCode> {
     super(code, options?.method ? `${options.method}: ${message}` : message, { cause: options?.cause });
     this.method = options?.method;
     this.status = options?.status;
+  }
+
+  /** Every failure to get an answer is transient except a bad URL and a 4xx status (our request is wrong). */
+  override get transient(): boolean {
+    if (this.code === 'XAPI_URL_INVALID') return false;
+    if (this.code === 'XAPI_HTTP') return this.status === undefined || this.status >= 500;
+    return true;
   }
 }

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ChangeSet } from '../../src/reconcile/changeset.js';
-import { DependencyIndex, reconcileAll, reconcileDirty } from '../../src/reconcile/incremental.js';
+import { DependencyIndex } from '../../src/reconcile/dependency-index.js';
+import { reconcileAll, reconcileDirty } from '../../src/reconcile/row-selection.js';
 import type {
   BridgeRow,
   InterfaceRow,

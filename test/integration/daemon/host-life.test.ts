@@ -105,6 +105,8 @@ describe('the life of a host', () => {
     const lookups = (): number => (env.sim.counters.calls['VIF.get_all_records_where'] ?? 0) + (env.sim.counters.calls['VM.get_all_records_where'] ?? 0);
     const before = lookups();
     await waitFor(() => Promise.resolve(lookups() >= before + 2), 5_000, 'the VM and its VIFs fetched ahead');
+    // A quiet window on purpose: lookups still answering land before `ahead` is taken, so that any
+    // lookup counted after it comes from the port's path.
     await new Promise((r) => setTimeout(r, 100));
     const ahead = lookups();
     const name = await env.plugVif({ ...net, vifUuid: vif.uuid, vmUuid: vm.uuid, mac, domid: 77, device: '0' });
@@ -135,6 +137,7 @@ describe('the life of a host', () => {
     const flush = await env.appctl(daemon.controlPath, 'flush-cache');
     expect(flush.code).toBe(0);
     await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200 && daemon.logs.length > passesBefore, 10_000, 'ready after flush');
+    // A sleep on purpose: the point is that no transaction is sent in the window after convergence.
     await new Promise((r) => setTimeout(r, 300));
     expect(await txns()).toBe(before);
   });

@@ -60,6 +60,7 @@ describe('a concurrent writer on the same rows', () => {
       const net = env.sim.state.all('network')[flips % 2]!;
       setOverride(env.sim, 'network', net.uuid, 'nicira-bridge-id', `br-${flips}`);
       flips++;
+      // Paces the XAPI changes while the writer runs: a load pattern, not a wait for something.
       await new Promise((r) => setTimeout(r, 50));
     }
     writeFileSync(stopFile, '');

@@ -43,6 +43,7 @@ describe('ovsdb-server hung with SIGSTOP', () => {
       expect(notReady.checks.ovsdb?.detail).toMatch(/ovsdb-server (disconnected|connecting)/);
       // Liveness is unaffected: a hung peer is not a reason to restart us.
       expect((await fetch(`${url}/livez`)).status).toBe(200);
+      // A sleep on purpose: the point is that nothing happens (the daemon stays up) while the server hangs.
       await new Promise((r) => setTimeout(r, 3000));
       expect(daemon.child.exitCode).toBeNull();
     } finally {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import type { OvsdbSandbox } from '../../../src/sandbox/ovsdb-server.js';
 import type { ReconcileResult } from '../../../src/reconcile/changeset.js';
-import { reconcileAll } from '../../../src/reconcile/incremental.js';
+import { reconcileAll } from '../../../src/reconcile/row-selection.js';
 import type { BridgeRow, InterfaceRow, OpenVSwitchRow, OvsdbView, StringMap, XapiObjectState, XapiView } from '../../../src/reconcile/views.js';
 import type { Simulator } from '../../../src/sim/index.js';
 import type { SimClass } from '../../../src/sim/state.js';
@@ -314,6 +314,7 @@ export async function churn(env: HostEnv, options: ChurnOptions): Promise<ChurnS
       } catch (err) {
         if (options.retryWhile?.() !== true) throw err;
         retries++;
+        // The pause between attempts of an operation that failed while a fault is on, not a wait for something.
         await new Promise((r) => setTimeout(r, 50));
       }
     }

@@ -132,7 +132,7 @@ describe('transactions', () => {
     await sb.vsctl('del-port', 'br0', 'vif2.0');
     const [r2] = await client.transact([mutateMapKeys('Interface', row._uuid, 'external_ids', { 'iface-id': 'x' }, [])]);
     expect(r2).toEqual({ count: 0 });
-    expect(client.counters.transactions.ok).toBe(3);
+    expect(client.counters.transactions.committed).toBe(3);
   });
 
   test('updateColumns sets and clears an optional enum; in-band and commit errors are typed', async () => {

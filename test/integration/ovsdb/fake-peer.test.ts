@@ -137,6 +137,7 @@ describe('connection against a misbehaving peer', () => {
     };
     const conn = await connect();
     await waitFor('echo reply', () => peer.received[0]!.length > 0);
+    // A sleep on purpose: the point is that no reply to the unknown method follows the echo reply.
     await new Promise((r) => setTimeout(r, 50));
     expect(JSON.parse(peer.received[0]!)).toEqual({ id: 'echo', result: ['x', 1], error: null });
     expect(conn.isOpen).toBe(true);
@@ -175,6 +176,7 @@ describe('client against a misbehaving peer', () => {
     expect(warnings).toHaveLength(1);
     expect(String(warnings[0]!.msg)).toContain('OVSDB_PROTOCOL');
     const seen = peer.connections.length;
+    // A sleep on purpose: the point is that no attempt follows close() (the backoff is at most 20 ms).
     await new Promise((r) => setTimeout(r, 60));
     expect(peer.connections.length).toBe(seen);
   });

@@ -2,45 +2,17 @@ import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
 import { OvsdbError } from '../../../src/ovsdb/errors.js';
 import { OvsdbSession, type SessionConnection, type SessionPhase } from '../../../src/ovsdb/session.js';
-import type { Clock } from '../../../src/ovsdb/timers.js';
 import { capturingLogger } from '../../integration/ovsdb/helpers.js';
-
-/** A manual clock: timers fire only when the test advances time. */
-class ManualClock implements Clock {
-  time = 0;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private next = 1;
-  now(): number {
-    return this.time;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.timers.set(id, { at: this.time + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  get pending(): number[] {
-    return [...this.timers.values()].map((t) => t.at - this.time);
-  }
-  async advance(ms: number): Promise<void> {
-    const until = this.time + ms;
-    for (;;) {
-      const due = [...this.timers.entries()].filter(([, t]) => t.at <= until).sort((a, b) => a[1].at - b[1].at)[0];
-      if (due === undefined) break;
-      this.timers.delete(due[0]);
-      this.time = due[1].at;
-      due[1].fn();
-      await flush();
-    }
-    this.time = until;
-    await flush();
-  }
-}
+import { ManualClock } from '../../helpers/manual-clock.js';
 
 async function flush(): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve();
+}
+
+/** Delays of the pending timers, from now. */
+function pendingDelays(clock: ManualClock): number[] {
+  const next = clock.nextDueAt();
+  return next === undefined ? [] : [next - clock.now()];
 }
 
 class FakeConn implements SessionConnection {
@@ -57,7 +29,7 @@ class FakeConn implements SessionConnection {
 const refused = () => Promise.reject(new OvsdbError('OVSDB_CONNECTION_CLOSED', 'connect ECONNREFUSED'));
 const POLICY = { initialMs: 100, maxMs: 800, factor: 2, jitter: 0 };
 
-describe('OvsdbSession (injected clock)', () => {
+describe('OvsdbSession (ManualClock + Backoff)', () => {
   test('capped exponential backoff while the server is down; close() leaves no timer', async () => {
     const clock = new ManualClock();
     let attempts = 0;
@@ -80,14 +52,14 @@ describe('OvsdbSession (injected clock)', () => {
     const delays: number[] = [];
     for (let i = 0; i < 6; i++) {
       expect(session.phase).toBe('backoff');
-      delays.push(clock.pending[0]!);
-      await clock.advance(clock.pending[0]!);
+      delays.push(pendingDelays(clock)[0]!);
+      await clock.advance(pendingDelays(clock)[0]!);
     }
     expect(delays).toEqual([100, 200, 400, 800, 800, 800]);
     expect(attempts).toBe(7);
     await session.close();
     expect(session.phase).toBe('closed');
-    expect(clock.pending).toEqual([]);
+    expect(clock.pending).toBe(0);
     expect(phases.slice(0, 3)).toEqual(['connecting', 'backoff', 'connecting']);
   });
 
@@ -104,7 +76,7 @@ describe('OvsdbSession (injected clock)', () => {
     });
     session.start();
     await flush();
-    expect(clock.pending).toEqual([500]);
+    expect(pendingDelays(clock)).toEqual([500]);
     await session.close();
   });
 
@@ -142,14 +114,14 @@ describe('OvsdbSession (injected clock)', () => {
     conns[0]!.drop(new OvsdbError('OVSDB_TIMEOUT', 'no reply to the echo probe'));
     await flush();
     expect(session.phase).toBe('backoff');
-    expect(clock.pending).toEqual([100]); // reset to the first step
+    expect(pendingDelays(clock)).toEqual([100]); // reset to the first step
     await clock.advance(100);
     expect(session.phase).toBe('monitoring');
     expect(session.reconnects).toBe(1);
     expect(lines.map((l) => l.phase)).toEqual(['connecting', 'backoff', 'connected', 'monitoring', 'backoff', 'connecting', 'connected', 'monitoring']);
     await session.close();
     await expect(conns[1]!.closed).resolves.toBeDefined();
-    expect(clock.pending).toEqual([]);
+    expect(clock.pending).toBe(0);
   });
 
   test('a failing setup closes that connection and backs off', async () => {
@@ -192,6 +164,6 @@ describe('OvsdbSession (injected clock)', () => {
     expect(session.phase).toBe('connecting');
     await session.close();
     expect(session.phase).toBe('closed');
-    expect(clock.pending).toEqual([]);
+    expect(clock.pending).toBe(0);
   });
 });

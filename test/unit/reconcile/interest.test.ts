@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DependencyIndex } from '../../../src/reconcile/incremental.js';
+import { DependencyIndex } from '../../../src/reconcile/dependency-index.js';
 import type { BridgeRow } from '../../../src/reconcile/views.js';
 
 const row = (name: string, ids: Record<string, string>) => ({ name, externalIds: new Map(Object.entries(ids)) });

@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { COPIED_TAP_KEYS, MANAGED_KEYS, OWNED, ownsMapKey, ownsScalar } from '../../../src/reconcile/changeset.js';
 import type { ManagedKey } from '../../../src/reconcile/changeset.js';
 import type { ReconcileResult } from '../../../src/reconcile/changeset.js';
-import { DependencyIndex, DirtyTracker, reconcileAll, reconcileDirty } from '../../../src/reconcile/incremental.js';
+import { DependencyIndex } from '../../../src/reconcile/dependency-index.js';
+import { DirtyTracker } from '../../../src/reconcile/dirty-tracker.js';
+import { reconcileAll, reconcileDirty } from '../../../src/reconcile/row-selection.js';
 import { interfaceRole, manages } from '../../../src/reconcile/rules.js';
 import type {
   BridgeRow,

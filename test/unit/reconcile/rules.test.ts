@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { reconcileAll } from '../../../src/reconcile/incremental.js';
+import { reconcileAll } from '../../../src/reconcile/row-selection.js';
 import { interfaceRole } from '../../../src/reconcile/rules.js';
 import type { OvsdbView, SystemFacts, XapiHost, XapiObjectState, XapiPool } from '../../../src/reconcile/views.js';
 import {

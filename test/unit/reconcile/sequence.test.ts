@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { reconcileAll, reconcileDirty, DirtyTracker, DependencyIndex } from '../../../src/reconcile/incremental.js';
+import { DependencyIndex } from '../../../src/reconcile/dependency-index.js';
+import { DirtyTracker } from '../../../src/reconcile/dirty-tracker.js';
+import { reconcileAll, reconcileDirty } from '../../../src/reconcile/row-selection.js';
 import type { InterfaceRow, OvsdbView } from '../../../src/reconcile/views.js';
 import { applyChangeSet, bridge, FakeXapi, iface, NO_FACTS, ovsView } from './fixtures.js';
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { initCookiePath, inventoryFacts, inventoryPath, parseInventory, readInventory } from '../../../src/sync/inventory.js';
+import { inventoryFacts, inventoryPath, parseInventory, readInventory } from '../../../src/sync/inventory.js';
 
 describe('xensource-inventory', () => {
   it.each([
@@ -27,7 +27,6 @@ describe('xensource-inventory', () => {
   it('reads the file under the root prefix, and reports a missing one without throwing', async () => {
     const root = mkdtempSync(join(tmpdir(), 'inv-'));
     expect(inventoryPath(root)).toBe(join(root, 'etc/xensource-inventory'));
-    expect(initCookiePath('')).toBe('/var/run/xapi_init_complete.cookie');
     const missing = await readInventory(root);
     expect(missing.facts).toEqual({});
     expect(missing.error).toMatch(/ENOENT/);

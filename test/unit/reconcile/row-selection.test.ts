@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DependencyIndex, DirtyTracker, reconcileAll, reconcileDirty } from '../../../src/reconcile/incremental.js';
+import { DependencyIndex } from '../../../src/reconcile/dependency-index.js';
+import { DirtyTracker } from '../../../src/reconcile/dirty-tracker.js';
+import { reconcileAll, reconcileDirty } from '../../../src/reconcile/row-selection.js';
 import type { InterfaceRow, OvsdbView } from '../../../src/reconcile/views.js';
 import { applyForBench, benchReconcile, buildScaleView } from '../../bench/reconcile.js';
 import { bridge, FakeXapi, iface, NO_FACTS, ovsView } from './fixtures.js';
@@ -37,54 +39,6 @@ class CountingMap<K, V> extends Map<K, V> {
     super.forEach(cb);
   }
 }
-
-describe('DependencyIndex', () => {
-  it('maps VIF / VM uuids, bridge names and network uuids to rows, incrementally', () => {
-    const index = new DependencyIndex();
-    index.upsertInterface('i1', iface('i1', 'vif1.0', { 'xs-vif-uuid': 'V1', 'xs-vm-uuid': 'M1' }));
-    index.upsertInterface('i2', iface('i2', 'tap1.0', { 'xs-vif-uuid': 'V1', 'xs-vm-uuid': 'M1' }));
-    index.upsertBridge('b1', bridge('b1', 'xenbr0', { 'xs-network-uuids': 'N1; N2;' }));
-    expect([...index.interfacesWithVif('V1')].sort()).toEqual(['i1', 'i2']);
-    expect([...index.interfacesWithVm('M1')].sort()).toEqual(['i1', 'i2']);
-    expect([...index.bridgesWithNetwork('N2')]).toEqual(['b1']);
-    expect([...index.bridgesNamed('xenbr0')]).toEqual(['b1']);
-
-    index.upsertInterface('i2', iface('i2', 'tap1.0', { 'xs-vif-uuid': 'V2' }));
-    expect([...index.interfacesWithVif('V1')]).toEqual(['i1']);
-    expect([...index.interfacesWithVif('V2')]).toEqual(['i2']);
-    expect([...index.interfacesWithVm('M1')]).toEqual(['i1']);
-    expect(index.removeInterface('i1')).toBe('vif1.0');
-    expect(index.removeInterface('i1')).toBeUndefined();
-    expect(index.interfacesWithVif('V1').size).toBe(0);
-    index.upsertBridge('b1', bridge('b1', 'xenbr0', { 'xs-network-uuids': 'N3' }));
-    expect(index.bridgesWithNetwork('N1').size).toBe(0);
-    index.removeBridge('b1');
-    expect(index.bridgesNamed('xenbr0').size).toBe(0);
-    expect(index.size).toEqual({ interfaces: 1, bridges: 0 });
-  });
-});
-
-describe('DirtyTracker', () => {
-  it('records names of inserted and deleted rows, take() resets, restore() merges back', () => {
-    const tracker = new DirtyTracker();
-    tracker.interfaceChanged('i1', iface('i1', 'tap1.0'));
-    tracker.interfaceChanged('i1', iface('i1', 'tap1.0', { a: 'b' }));
-    tracker.vifChanged('V1');
-    tracker.networkChanged({ uuid: 'N1', bridge: 'xenbr0' });
-    expect(tracker.isClean).toBe(false);
-    const first = tracker.take();
-    expect(tracker.isClean).toBe(true);
-    expect([...(first.interfaceNames ?? [])]).toEqual(['tap1.0']);
-    expect([...(first.interfaces ?? [])]).toEqual(['i1']);
-    tracker.interfaceChanged('i1', undefined);
-    const second = tracker.take();
-    expect([...(second.interfaceNames ?? [])]).toEqual(['tap1.0']);
-    tracker.restore(first);
-    const merged = tracker.take();
-    expect([...(merged.vifs ?? [])]).toEqual(['V1']);
-    expect([...(merged.networkBridges ?? [])]).toEqual(['xenbr0']);
-  });
-});
 
 describe('reconcileDirty', () => {
   it('a removed tap reaches its vif through the deleted row name', () => {

@@ -1,4 +1,5 @@
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../retry.js';
+import { Backoff, DEFAULT_BACKOFF, type BackoffPolicy } from '../time/backoff.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 /**
  * What one pass reports. `done`: the pass finished (converged or wrote its changes). `retry`: it could
@@ -7,33 +8,16 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../retry.js';
  */
 export type PassOutcome = { readonly outcome: 'done' } | { readonly outcome: 'retry'; readonly error?: unknown };
 
-export interface TimerApi {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/**
- * A delay of 0 runs on the next turn of the event loop (setImmediate) rather than through a timer,
- * whose minimum of 1 ms would add to every port's latency; triggers of the same turn still coalesce.
- */
-const realTimers: TimerApi = {
-  setTimeout: (fn, ms) => (ms <= 0 ? { immediate: setImmediate(fn) } : { timeout: setTimeout(fn, ms) }),
-  clearTimeout: (handle) => {
-    const h = handle as { immediate?: NodeJS.Immediate; timeout?: NodeJS.Timeout };
-    if (h.immediate !== undefined) clearImmediate(h.immediate);
-    if (h.timeout !== undefined) clearTimeout(h.timeout);
-  },
-};
-
-export interface ReconcileLoopOptions {
+export interface ReconcileSchedulerOptions {
   /** Runs one pass. Must not throw for expected failures; a throw is treated as `retry` with that error. */
   readonly pass: () => Promise<PassOutcome>;
+  /** Delays between failed passes (default `DEFAULT_BACKOFF`; the daemon caps it at `retryMaxDelayMs`). */
   readonly backoff?: BackoffPolicy;
   readonly random?: () => number;
-  readonly timers?: TimerApi;
+  readonly clock?: Clock;
 }
 
-export interface ReconcileLoopStatus {
+export interface ReconcileSchedulerStatus {
   readonly running: boolean;
   readonly dirty: boolean;
   readonly failures: number;
@@ -48,21 +32,22 @@ export interface ReconcileLoopStatus {
  * cannot be turned into a busy loop by a stream of events), except `kick()`, which a reconnect or an
  * operator's `flush-cache` uses to retry at once.
  */
-export class ReconcileLoop {
-  private readonly options: ReconcileLoopOptions;
-  private readonly timers: TimerApi;
+export class ReconcileScheduler {
+  private readonly options: ReconcileSchedulerOptions;
+  private readonly clock: Clock;
+  private readonly backoff: Backoff;
   private dirty = false;
   private running: Promise<void> | undefined;
   private timer: unknown;
   private timerDueAt: number | undefined;
-  private failures = 0;
   private lastError: unknown;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(options: ReconcileLoopOptions) {
+  constructor(options: ReconcileSchedulerOptions) {
     this.options = options;
-    this.timers = options.timers ?? realTimers;
+    this.clock = options.clock ?? realClock;
+    this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF, options.random);
   }
 
   /** Marks work dirty and schedules a pass unless one is running or a backoff is pending. */
@@ -82,11 +67,11 @@ export class ReconcileLoop {
     this.schedule(0);
   }
 
-  status(now: number = Date.now()): ReconcileLoopStatus {
+  status(now: number = this.clock.now()): ReconcileSchedulerStatus {
     return {
       running: this.running !== undefined,
       dirty: this.dirty,
-      failures: this.failures,
+      failures: this.backoff.failures,
       retryInMs: this.timerDueAt === undefined ? undefined : Math.max(0, this.timerDueAt - now),
       lastError: this.lastError,
     };
@@ -112,8 +97,8 @@ export class ReconcileLoop {
   }
 
   private schedule(ms: number): void {
-    this.timerDueAt = Date.now() + ms;
-    this.timer = this.timers.setTimeout(() => {
+    this.timerDueAt = this.clock.now() + ms;
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       this.timerDueAt = undefined;
       this.runPass();
@@ -121,7 +106,7 @@ export class ReconcileLoop {
   }
 
   private cancelTimer(): void {
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.timerDueAt = undefined;
   }
@@ -143,10 +128,10 @@ export class ReconcileLoop {
       result = { outcome: 'retry', error };
     }
     if (result.outcome === 'done') {
-      this.failures = 0;
+      this.backoff.success(this.clock.now(), true);
       this.lastError = undefined;
     } else {
-      this.failures += 1;
+      this.backoff.failure(this.clock.now());
       this.lastError = result.error;
       this.dirty = true;
     }
@@ -158,8 +143,7 @@ export class ReconcileLoop {
       return;
     }
     if (this.dirty) {
-      const delay = this.failures > 0 ? backoffDelay(this.failures, this.options.backoff ?? DEFAULT_BACKOFF, this.options.random) : 0;
-      this.schedule(delay);
+      this.schedule(this.backoff.timeUntilNext(this.clock.now()));
       return;
     }
     this.notifyIdle();
