@@ -107,7 +107,7 @@ export class EventFollower {
     this.o = options;
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF, options.random);
     this.decodeBackoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF, options.random);
-    this.outage = createFailureSummarizer(options.logger);
+    this.outage = createFailureSummarizer(options.logger, { now: () => options.clock.now() });
   }
 
   get phase(): XapiWatcherPhase {
