@@ -362,7 +362,9 @@ export class EventFollower {
    * xapi_event.ml:588-589, ocaml/database/db_cache_types.ml:265-286), so every poll times out with
    * the token unchanged, however much changes. When the token has not moved for `tokenProbeMs`, the
    * follower asks `event.inject("pool", …)`, which answers the database's current generation
-   * (xapi_event.ml:779-804): a generation below the token's means the token is ahead, and the view
+   * (xapi_event.ml:779-804). A write stamps rows with the current generation and then increments it
+   * (ocaml/database/db_cache_types.ml:671-684), so every change a healthy token can stand for is at
+   * most the inject's answer: a generation below the token's means the token is ahead, and the view
    * resyncs. Otherwise the inject's own change to the pool row, which the follower subscribes to,
    * returns the next poll at once and moves the token. So a stale token is caught within
    * `tokenProbeMs` plus one poll, at the cost of one call (and one pool event) per idle period.
