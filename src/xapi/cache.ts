@@ -63,7 +63,7 @@ export class ObjectTable<R extends { readonly ref: string; readonly uuid: string
   }
 
   /** The key of the known object `ref` (a uuid, or a bridge name for networks). */
-  uuidOf(ref: string): string | undefined {
+  keyOf(ref: string): string | undefined {
     return this.keyByRef.get(ref);
   }
 
@@ -89,8 +89,8 @@ export class ObjectTable<R extends { readonly ref: string; readonly uuid: string
     return refs;
   }
 
-  /** Every key (uuid or bridge name). */
-  uuids(): IterableIterator<string> {
+  /** Every key (uuid, or bridge name for networks). */
+  keys(): IterableIterator<string> {
     return this.entries.keys();
   }
 

@@ -25,6 +25,8 @@ export interface XapiClientOptions {
   /** See `XapiWatcherOptions`. */
   readonly crowdedNetworkVifs?: number;
   readonly networkRefreshMs?: number;
+  /** The inventory's INSTALLATION_UUID: this host (see `XapiWatcherOptions.thisHostUuid`). */
+  readonly thisHostUuid?: string | undefined;
 }
 
 /** What the composition root holds: the session (calls, metrics hooks, readiness) and the watcher (cache). */
@@ -65,6 +67,7 @@ export function createXapiClient(options: XapiClientOptions): XapiClient {
     ...(options.crowdedNetworkVifs !== undefined ? { crowdedNetworkVifs: options.crowdedNetworkVifs } : {}),
     ...(options.networkRefreshMs !== undefined ? { networkRefreshMs: options.networkRefreshMs } : {}),
     backoff: options.backoff,
+    thisHostUuid: options.thisHostUuid,
   });
   return {
     session,

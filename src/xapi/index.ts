@@ -16,4 +16,4 @@ export {
 export type { HostRecord, NetworkRecord, OtherConfig, PoolRecord, VifRecord, VmRecord } from './records.js';
 export { XapiSession, type XapiCallEvent, type XapiCaller, type XapiSessionOptions } from './session.js';
 export { createHttpTransport, DEFAULT_XAPI_URL, parseXapiUrl, type XapiEndpoint, type XapiTransport } from './transport.js';
-export { XapiWatcher, type XapiInterest, type XapiWatcherOptions, type XapiWatcherPhase } from './watcher.js';
+export { XapiWatcher, type XapiInterestDelta, type XapiWatcherOptions, type XapiWatcherPhase, type XapiWatcherStats } from './watcher.js';

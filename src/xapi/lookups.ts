@@ -1,4 +1,5 @@
 import type { XapiValue } from './codec/types.js';
+import { CodedError } from '../errors.js';
 import { XapiError, XapiTransportError } from './errors.js';
 import {
   expectString,
@@ -50,18 +51,20 @@ export function buildUuidFilters(uuids: Iterable<string>, chunkSize = DEFAULT_LO
 
 /** `field "<column>"="a" or …` per chunk of distinct values; the caller guarantees literal-safe values. */
 function buildFieldFilters(column: string, values: Iterable<string>, chunkSize: number): string[] {
+  return chunks(values, chunkSize).map((chunk) => fieldFilter(column, chunk));
+}
+
+function fieldFilter(column: string, values: readonly string[]): string {
+  return values.map((v) => `field "${column}"="${v}"`).join(' or ');
+}
+
+/** Distinct `values` in chunks of at most `chunkSize`. */
+function chunks(values: Iterable<string>, chunkSize: number): string[][] {
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`lookup batch size must be a positive integer, got ${chunkSize}`);
   const distinct = [...new Set(values)];
-  const filters: string[] = [];
-  for (let i = 0; i < distinct.length; i += chunkSize) {
-    filters.push(
-      distinct
-        .slice(i, i + chunkSize)
-        .map((v) => `field "${column}"="${v}"`)
-        .join(' or '),
-    );
-  }
-  return filters;
+  const out: string[][] = [];
+  for (let i = 0; i < distinct.length; i += chunkSize) out.push(distinct.slice(i, i + chunkSize));
+  return out;
 }
 
 /**
@@ -86,23 +89,68 @@ async function boundedEach<T>(items: readonly T[], task: (item: T) => Promise<vo
   await Promise.all(Array.from({ length: Math.min(LOOKUP_CONCURRENCY, items.length) }, worker));
 }
 
-/** The records matching any of `filters` (one call per filter, a few at once). */
+/** An answer the codec or a record parser could not read (`XAPI_PROTOCOL`), as opposed to an error XAPI sent. */
+export function isUndecodable(err: unknown): err is CodedError {
+  return err instanceof CodedError && err.code === 'XAPI_PROTOCOL';
+}
+
+/**
+ * Asks `ask` about each chunk of keys. With `options.onUndecodable`, a chunk whose answer cannot be
+ * decoded is asked again key by key, and a key whose own answer still cannot be decoded is reported
+ * instead of failing the whole lookup: one odd record makes only its own object unknown (issue 13 §1).
+ * `ask` must tolerate being asked again about keys of a chunk that failed.
+ */
+async function askIsolated(chunked: readonly (readonly string[])[], ask: (keys: readonly string[]) => Promise<void>, options: LookupOptions): Promise<void> {
+  const report = options.onUndecodable;
+  const askOne = async (key: string): Promise<void> => {
+    try {
+      await ask([key]);
+    } catch (err) {
+      if (report === undefined || !isUndecodable(err)) throw err;
+      report(key, err);
+    }
+  };
+  await boundedEach(chunked, async (keys) => {
+    try {
+      await ask(keys);
+    } catch (err) {
+      if (report === undefined || !isUndecodable(err)) throw err;
+      if (keys.length === 1) report(keys[0] as string, err);
+      else await boundedEach(keys, askOne);
+    }
+  });
+}
+
+/** The records whose `column` is one of `values` (one call per chunk, a few at once). */
 async function recordsWhere<R>(
   caller: XapiCaller,
   cls: 'VIF' | 'VM',
   parse: (ref: string, v: XapiValue) => R,
-  filters: readonly string[],
-  options: SessionCallOptions,
+  column: string,
+  values: Iterable<string>,
+  options: LookupOptions,
 ): Promise<R[]> {
   const out: R[] = [];
-  await boundedEach(filters, async (filter) => {
-    out.push(...parseRecordMap(cls, await caller.call(`${cls}.get_all_records_where`, [filter], options), parse));
-  });
+  const callOptions = callOptionsOf(options);
+  await askIsolated(chunks(values, options.batchSize ?? DEFAULT_LOOKUP_BATCH_SIZE), async (keys) => {
+    out.push(...parseRecordMap(cls, await caller.call(`${cls}.get_all_records_where`, [fieldFilter(column, keys)], callOptions), parse));
+  }, options);
   return out;
+}
+
+/** The session options of a lookup (what the session does not know about is left out). */
+function callOptionsOf(options: LookupOptions): SessionCallOptions {
+  const { batchSize: _batchSize, onUndecodable: _onUndecodable, ...call } = options;
+  return call;
 }
 
 export interface LookupOptions extends SessionCallOptions {
   readonly batchSize?: number;
+  /**
+   * When set, an answer that cannot be decoded is asked again key by key (uuid, ref, VM ref or bridge
+   * name, as the lookup is keyed), and a key that still fails is reported here, not thrown.
+   */
+  readonly onUndecodable?: ((key: string, err: CodedError) => void) | undefined;
 }
 
 /**
@@ -118,7 +166,7 @@ async function byUuid<R extends { uuid: string }>(
   options: LookupOptions,
 ): Promise<Map<string, R>> {
   const out = new Map<string, R>();
-  for (const record of await recordsWhere(caller, cls, parse, buildUuidFilters(uuids, options.batchSize), options)) out.set(record.uuid, record);
+  for (const record of await recordsWhere(caller, cls, parse, 'uuid', [...uuids].filter(isUuid), options)) out.set(record.uuid, record);
   return out;
 }
 
@@ -130,14 +178,27 @@ export function lookupVmsByUuid(caller: XapiCaller, uuids: Iterable<string>, opt
   return byUuid(caller, 'VM', parseVm, uuids, options);
 }
 
-/** This host: `session.get_this_host(session, session)` then `host.get_record` (reference §6). */
-export async function getThisHost(caller: XapiCaller, options: SessionCallOptions = {}): Promise<HostRecord> {
-  return (await fetchThisHost(caller, options)).host;
+/** This host's record (see `fetchThisHost`). */
+export async function getThisHost(caller: XapiCaller, options: SessionCallOptions = {}, installationUuid?: string): Promise<HostRecord> {
+  return (await fetchThisHost(caller, options, installationUuid)).host;
 }
 
-/** This host's record and what it says about the VMs placed on it. */
-export async function fetchThisHost(caller: XapiCaller, options: SessionCallOptions = {}): Promise<{ host: HostRecord; placement: HostPlacement }> {
-  const ref = expectString(await caller.callOnSelf('session.get_this_host', [], options), 'session.get_this_host answer');
+/**
+ * This host's record and what it says about the VMs placed on it. The host is `host.get_by_uuid` of
+ * the inventory's `INSTALLATION_UUID` when there is one: `session.get_this_host` names the host that
+ * processed the login (`~this_host:host` in `Session.create`, xapi-project/xen-api
+ * ocaml/xapi/xapi_session.ml:662), which for a login redirected from a pool member (HOST_IS_SLAVE) is
+ * the master. Only without an inventory uuid is the session asked (on the local socket it is this host).
+ */
+export async function fetchThisHost(
+  caller: XapiCaller,
+  options: SessionCallOptions = {},
+  installationUuid?: string,
+): Promise<{ host: HostRecord; placement: HostPlacement }> {
+  const ref =
+    installationUuid !== undefined && installationUuid !== ''
+      ? expectString(await caller.call('host.get_by_uuid', [installationUuid], options), 'host.get_by_uuid answer')
+      : expectString(await caller.callOnSelf('session.get_this_host', [], options), 'session.get_this_host answer');
   const record = await caller.call('host.get_record', [ref], options);
   return { host: parseHost(ref, record), placement: parseHostPlacement(ref, record) };
 }
@@ -146,41 +207,65 @@ export async function fetchThisHost(caller: XapiCaller, options: SessionCallOpti
  * Records by ref, `get_record` each (a few at once). A ref XAPI answers `HANDLE_INVALID` for is an
  * object deleted since it was named: left out of the answer, not a failure.
  */
-async function byRef<R>(caller: XapiCaller, cls: 'VIF' | 'VM', parse: (ref: string, v: XapiValue) => R, refs: Iterable<string>, options: SessionCallOptions): Promise<R[]> {
+async function byRef<R>(caller: XapiCaller, cls: 'VIF' | 'VM', parse: (ref: string, v: XapiValue) => R, refs: Iterable<string>, options: LookupOptions): Promise<R[]> {
   const out: R[] = [];
-  await boundedEach([...new Set(refs)].filter(isRef), async (ref) => {
+  const callOptions = callOptionsOf(options);
+  const one = [...new Set(refs)].filter(isRef).map((ref) => [ref]);
+  await askIsolated(one, async ([ref = '']) => {
     try {
-      out.push(parse(ref, await caller.call(`${cls}.get_record`, [ref], options)));
+      out.push(parse(ref, await caller.call(`${cls}.get_record`, [ref], callOptions)));
     } catch (err) {
       if (!(err instanceof XapiError && err.code === 'HANDLE_INVALID')) throw err;
     }
-  });
+  }, options);
   return out;
 }
 
-export function lookupVmsByRef(caller: XapiCaller, refs: Iterable<string>, options: SessionCallOptions = {}): Promise<VmRecord[]> {
+export function lookupVmsByRef(caller: XapiCaller, refs: Iterable<string>, options: LookupOptions = {}): Promise<VmRecord[]> {
   return byRef(caller, 'VM', parseVm, refs, options);
 }
 
-export function lookupVifsByRef(caller: XapiCaller, refs: Iterable<string>, options: SessionCallOptions = {}): Promise<VifRecord[]> {
+export function lookupVifsByRef(caller: XapiCaller, refs: Iterable<string>, options: LookupOptions = {}): Promise<VifRecord[]> {
   return byRef(caller, 'VIF', parseVif, refs, options);
 }
 
 /** Every VIF of the given VMs: `field "VM"="<ref>" or …` (refs compare in their DB string form, §6). */
 export function lookupVifsOfVms(caller: XapiCaller, vmRefs: Iterable<string>, options: LookupOptions = {}): Promise<VifRecord[]> {
-  const filters = buildFieldFilters('VM', [...vmRefs].filter(isRef), options.batchSize ?? DEFAULT_LOOKUP_BATCH_SIZE);
-  return recordsWhere(caller, 'VIF', parseVif, filters, options);
+  return recordsWhere(caller, 'VIF', parseVif, 'VM', [...vmRefs].filter(isRef), options);
 }
 
 /**
- * The VMs XAPI has reserved `hostRef` for (`VM.scheduled_to_be_resident_on`). The field is internal
- * to XAPI (absent from records and events), but a filter is evaluated on the DB row, which holds it:
- * XAPI's own host memory accounting selects these VMs with the same expression
- * (`Db.VM.get_refs_where (Eq (Field "scheduled_to_be_resident_on", …))`, memory_check.ml).
+ * The VMs XAPI has reserved `hostRef` for (`VM.scheduled_to_be_resident_on`, a public DynamicRO field,
+ * present in records and events: xapi-project/xen-api ocaml/idl/datamodel_vm.ml:2844-2857). A XAPI
+ * whose database lacks the column answers `INTERNAL_ERROR ["missing field"; column; ""]`
+ * (`DBCache_NotFound`, ocaml/database/db_cache_types.ml:189), not `INVALID_VALUE`.
  */
-export function lookupVmsScheduledOn(caller: XapiCaller, hostRef: string, options: SessionCallOptions = {}): Promise<VmRecord[]> {
+export function lookupVmsScheduledOn(caller: XapiCaller, hostRef: string, options: LookupOptions = {}): Promise<VmRecord[]> {
   if (!isRef(hostRef)) return Promise.resolve([]);
-  return recordsWhere(caller, 'VM', parseVm, buildFieldFilters('scheduled_to_be_resident_on', [hostRef], 1), options);
+  return recordsWhere(caller, 'VM', parseVm, 'scheduled_to_be_resident_on', [hostRef], options);
+}
+
+/** Whether `err` is xapi's answer to a where-filter naming a column its database does not have. */
+export function isMissingColumn(err: unknown): boolean {
+  return err instanceof XapiError && err.code === 'INTERNAL_ERROR' && err.params[0] === 'missing field';
+}
+
+/**
+ * The refs of the objects among `uuids` that XAPI still has: `get_all_where` (refs only, no records)
+ * per chunk. What a deletion check needs, at a few bytes per object.
+ */
+export async function existingRefsByUuid(caller: XapiCaller, cls: 'VIF' | 'VM', uuids: Iterable<string>, options: LookupOptions = {}): Promise<Set<string>> {
+  const refs = new Set<string>();
+  const callOptions = callOptionsOf(options);
+  await boundedEach(chunks([...uuids].filter(isUuid), options.batchSize ?? DEFAULT_LOOKUP_BATCH_SIZE), async (keys) => {
+    for (const ref of expectRefList(await caller.call(`${cls}.get_all_where`, [fieldFilter('uuid', keys)], callOptions), `${cls}.get_all_where`)) refs.add(ref);
+  });
+  return refs;
+}
+
+function expectRefList(answer: XapiValue, what: string): string[] {
+  if (!Array.isArray(answer)) throw new XapiTransportError('XAPI_PROTOCOL', `malformed ${what} answer: not an array`);
+  return (answer as readonly XapiValue[]).map((ref) => expectString(ref, `${what} ref`));
 }
 
 /** The pool (exactly one per XAPI database); `undefined` if XAPI lists none. */
@@ -225,19 +310,18 @@ export function buildBridgeFilters(names: Iterable<string>, chunkSize = DEFAULT_
  * bridge name already in use (`BRIDGE_NAME_EXISTS`, `Xapi_network.create`), so a name has at most one.
  */
 export async function lookupNetworksByBridge(caller: XapiCaller, names: Iterable<string>, options: LookupOptions = {}): Promise<Map<string, NetworkRecord>> {
-  const refs = new Set<string>();
-  await boundedEach(buildBridgeFilters(names, options.batchSize), async (filter) => {
-    const answer = await caller.call('network.get_all_where', [filter], options);
-    if (!Array.isArray(answer)) throw new XapiTransportError('XAPI_PROTOCOL', 'malformed network.get_all_where answer: not an array');
-    for (const ref of answer as readonly XapiValue[]) refs.add(expectString(ref, 'network ref'));
-  });
   const out = new Map<string, NetworkRecord>();
-  // One ref's three reads go out together: a bound of LOOKUP_CONCURRENCY refs keeps at most three
-  // times that many calls (and connections) in flight.
-  await boundedEach([...refs], async (ref) => {
-    const record = await readNetworkFields(caller, ref, options);
-    if (record !== undefined && !out.has(record.bridge)) out.set(record.bridge, record);
-  });
+  const callOptions = callOptionsOf(options);
+  const named = chunks([...names].filter(isFilterableBridgeName), options.batchSize ?? DEFAULT_LOOKUP_BATCH_SIZE);
+  await askIsolated(named, async (keys) => {
+    const refs = expectRefList(await caller.call('network.get_all_where', [fieldFilter('bridge', keys)], callOptions), 'network.get_all_where');
+    // One ref's three reads go out together: a bound of LOOKUP_CONCURRENCY refs keeps at most three
+    // times that many calls (and connections) in flight.
+    await boundedEach(refs, async (ref) => {
+      const record = await readNetworkFields(caller, ref, callOptions);
+      if (record !== undefined && !out.has(record.bridge)) out.set(record.bridge, record);
+    });
+  }, options);
   return out;
 }
 

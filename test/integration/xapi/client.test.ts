@@ -7,6 +7,7 @@ import { startSimulator, type Simulator } from '../../../src/sim/index.js';
 import type { XapiChange } from '../../../src/xapi/cache.js';
 import { createXapiClient, type XapiClient } from '../../../src/xapi/client.js';
 import { getThisHost, lookupNetworksByBridge, lookupVifsByUuid } from '../../../src/xapi/lookups.js';
+import { setInterest } from './support.js';
 
 const logger = pino({ level: 'silent' });
 const FAST_BACKOFF = { initialMs: 20, maxMs: 100, factor: 2, jitter: 0 };
@@ -116,7 +117,7 @@ describe.each(combos)('XAPI client against the simulator (%s over %s)', (protoco
     const local = sim.localVifs();
     const [first, second] = local;
     if (first === undefined || second === undefined) throw new Error('fixture has too few VIFs');
-    c.watcher.setInterest({ vifs: [first.vifUuid], vms: [first.vmUuid, '00000000-0000-4000-8000-0000000000ff'], bridges: ['xenbr0'] });
+    setInterest(c.watcher, { vifs: [first.vifUuid], vms: [first.vmUuid, '00000000-0000-4000-8000-0000000000ff'], bridges: ['xenbr0'] });
     expect(c.watcher.cache.vif(first.vifUuid).state).toBe('pending');
     c.start();
     await waitFor(() => c.watcher.phase === 'live' && c.watcher.cache.vif(first.vifUuid).state === 'known');
@@ -136,7 +137,7 @@ describe.each(combos)('XAPI client against the simulator (%s over %s)', (protoco
 
     // Interest growth: the new VIF is looked up and then followed by the long-poll.
     const polls = sim.counters.calls['event.from'] ?? 0;
-    c.watcher.setInterest({ vifs: [first.vifUuid, second.vifUuid], vms: [first.vmUuid], bridges: ['xenbr0'] });
+    setInterest(c.watcher, { vifs: [first.vifUuid, second.vifUuid], vms: [first.vmUuid], bridges: ['xenbr0'] });
     await waitFor(() => c.watcher.cache.vif(second.vifUuid).state === 'known');
     await waitFor(() => (sim.counters.calls['event.from'] ?? 0) > polls);
     await new Promise((r) => setTimeout(r, 30));
@@ -164,13 +165,13 @@ describe.each(combos)('XAPI client against the simulator (%s over %s)', (protoco
     const c = client();
     const [first, second] = sim.localVifs();
     if (first === undefined || second === undefined) throw new Error('fixture has too few VIFs');
-    c.watcher.setInterest({ vifs: [first.vifUuid], vms: [], bridges: [] });
+    setInterest(c.watcher, { vifs: [first.vifUuid], vms: [], bridges: [] });
     c.start();
     await waitFor(() => c.watcher.phase === 'live' && c.watcher.cache.vif(first.vifUuid).state === 'known');
     await sim.faults.set({ down: true });
     await waitFor(() => c.watcher.phase === 'down');
     expect(c.session.valid).toBe(false);
-    c.watcher.setInterest({ vifs: [first.vifUuid, second.vifUuid], vms: [], bridges: [] });
+    setInterest(c.watcher, { vifs: [first.vifUuid, second.vifUuid], vms: [], bridges: [] });
     expect(c.watcher.cache.vif(second.vifUuid).state).toBe('unknown');
     expect(c.watcher.cache.vif(first.vifUuid).state).toBe('known');
     await sim.faults.set({ down: false });
@@ -197,7 +198,7 @@ describe('watcher at scale', () => {
     try {
       c.start();
       // Many small setInterest calls, as OVSDB rows arrive, coalesce into batches.
-      for (let i = 0; i < vifs.length; i += 50) c.watcher.setInterest({ vifs: vifs.slice(0, i + 50), vms, bridges: [] });
+      for (let i = 0; i < vifs.length; i += 50) setInterest(c.watcher, { vifs: vifs.slice(0, i + 50), vms, bridges: [] });
       await waitFor(() => vifs.every((u) => c.watcher.cache.vif(u).state === 'known') && vms.every((u) => c.watcher.cache.vm(u).state === 'known'), 10_000);
       await new Promise((r) => setTimeout(r, 100));
       const calls = sim.counters.calls;

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { startSimulator, type Simulator } from '../../../src/sim/index.js';
 import type { XapiClient } from '../../../src/xapi/client.js';
 import { lookupNetworksByBridge } from '../../../src/xapi/lookups.js';
-import { simClient, until } from './support.js';
+import { setInterest, simClient, until } from './support.js';
 
 const bridges = (add: string[], remove: string[] = []) => ({ addVifs: [], removeVifs: [], addVms: [], removeVms: [], addBridges: add, removeBridges: remove });
 
@@ -33,7 +33,7 @@ describe.each(['jsonrpc', 'xmlrpc'] as const)('networks followed by bridge name 
   it('looks networks up by bridge name, at cold start and as interest grows, without fetching their records', async () => {
     sim.resetCounters();
     const c = client();
-    c.watcher.setInterest({ vifs: [], vms: [], bridges: ['xenbr0'] });
+    setInterest(c.watcher, { vifs: [], vms: [], bridges: ['xenbr0'] });
     c.start();
     await until(() => c.watcher.phase === 'live' && c.watcher.cache.networkByBridge('xenbr0').state === 'known');
     c.watcher.changeInterest(bridges(['xenbr1', 'no-such-bridge']));

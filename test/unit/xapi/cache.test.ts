@@ -29,7 +29,7 @@ describe('XapiCache.networks (keyed by bridge name)', () => {
     cache.networks.set('xenbr0', { state: 'pending' }, changed);
     cache.networks.set('xenbr0', { state: 'known', record: net('OpaqueRef:1', 'xenbr0'), deleted: false }, changed);
     expect(changed).toEqual(new Set(['xenbr0']));
-    expect(cache.networks.uuidOf('OpaqueRef:1')).toBe('xenbr0');
+    expect(cache.networks.keyOf('OpaqueRef:1')).toBe('xenbr0');
     expect(cache.networks.liveRefs()).toEqual(['OpaqueRef:1']);
 
     changed.clear();
@@ -40,12 +40,12 @@ describe('XapiCache.networks (keyed by bridge name)', () => {
 
     cache.networks.set('xenbr0', { state: 'absent' }, changed);
     expect(cache.networkByBridge('xenbr0').state).toBe('absent');
-    expect(cache.networks.uuidOf('OpaqueRef:1')).toBeUndefined();
+    expect(cache.networks.keyOf('OpaqueRef:1')).toBeUndefined();
     expect(cache.networks.liveRefs()).toEqual([]);
 
     cache.networks.set('xenbr0', { state: 'known', record: net('OpaqueRef:2', 'xenbr0'), deleted: false }, changed);
     cache.networks.delete('xenbr0');
-    expect(cache.networks.uuidOf('OpaqueRef:2')).toBeUndefined();
+    expect(cache.networks.keyOf('OpaqueRef:2')).toBeUndefined();
     expect(cache.networks.size).toBe(0);
   });
 });

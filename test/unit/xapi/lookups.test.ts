@@ -103,6 +103,20 @@ describe('lookups', () => {
     });
     expect((await getThisHost(caller)).uuid).toBe('hu');
   });
+
+  it('finds this host by the inventory uuid when there is one (get_this_host names the master after a redirect)', async () => {
+    const caller = scripted((method, params): XapiValue => {
+      if (method === 'host.get_by_uuid') {
+        expect(params).toEqual([uuid(3)]);
+        return 'OpaqueRef:member';
+      }
+      expect(method).toBe('host.get_record');
+      expect(params).toEqual(['OpaqueRef:member']);
+      return { uuid: uuid(3), hostname: 'member', software_version: {}, other_config: {} };
+    });
+    expect((await getThisHost(caller, {}, uuid(3))).uuid).toBe(uuid(3));
+    expect(caller.calls).not.toContain('session.get_this_host');
+  });
 });
 
 /** Any code point, with the characters that matter to the filter grammar made frequent. */
