@@ -540,7 +540,7 @@ const OPTIONS: readonly OptionSpec[] = [
     file: true,
     kind: stringKind('ID', { nullable: true, noSpace: true, safeId: true }),
     defaultValue: () => null,
-    defaultText: 'none (XAPI host uuid, else INSTALLATION_UUID)',
+    defaultText: 'none (INSTALLATION_UUID, else the XAPI host uuid)',
     help: 'override for external_ids:system-id and xs-system-uuid',
   },
   {

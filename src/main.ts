@@ -68,6 +68,7 @@ function buildPeers(rt: Runtime, logging: Logging, engine: Pick<SyncEngineOption
     callTimeoutMs: config.xapiCallTimeoutMs,
     eventTimeoutSec: config.xapiEventTimeoutSec,
     lookupBatchSize: config.xapiLookupBatchSize,
+    thisHostUuid: rt.inventory.installationUuid,
     logger: logging.component('xapi'),
     backoff,
   });

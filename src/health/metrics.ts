@@ -72,6 +72,7 @@ export class Metrics {
   private readonly xapiCallDuration: Histogram<'method'>;
   private readonly xapiErrors: Counter<'code'>;
   private readonly xapiRelogins: Counter;
+  private readonly xapiEventReissues: Counter;
   private readonly eventLag: Histogram<'source'>;
   private readonly ovsdbReconnects: Counter;
   private readonly replicaRows: Gauge<'table'>;
@@ -163,6 +164,11 @@ export class Metrics {
       help: 'XAPI session re-logins (SESSION_INVALID, master change, reconnect).',
       registers,
     });
+    this.xapiEventReissues = new Counter({
+      name: `${PREFIX}xapi_event_reissues_total`,
+      help: 'event.from long-polls abandoned in flight; each stays blocked on the XAPI master until its timeout.',
+      registers,
+    });
     this.eventLag = new Histogram({
       name: `${PREFIX}event_lag_seconds`,
       help: 'Seconds between an XAPI or OVSDB change and the reconcile pass that applied it.',
@@ -236,6 +242,10 @@ export class Metrics {
 
   xapiRelogin(): void {
     this.xapiRelogins.inc();
+  }
+
+  xapiEventReissue(): void {
+    this.xapiEventReissues.inc();
   }
 
   ovsdbReconnect(): void {

@@ -18,6 +18,9 @@ export function observePeers(metrics: Metrics, ovsdb: OvsdbClient, xapi: XapiCli
   xapi.session.on('relogin', () => {
     metrics.xapiRelogin();
   });
+  xapi.watcher.on('reissue', () => {
+    metrics.xapiEventReissue();
+  });
   let monitoredOnce = false;
   ovsdb.on('state', (state) => {
     if (state !== 'monitoring') return;

@@ -21,14 +21,16 @@ export function rootIntent(row: OpenVSwitchRow, xapi: XapiView, facts: SystemFac
     return undefined;
   };
 
-  // system-id and xs-system-uuid: config > XAPI host > inventory.
+  // system-id and xs-system-uuid: config > inventory INSTALLATION_UUID > XAPI host. The host that
+  // `session.get_this_host` names is the one that processed the login, which on a pool member reached over
+  // http is the master (docs/xapi.md §8), so the XAPI host uuid is used only when there is no inventory.
   const idKeys = (['system-id', 'xs-system-uuid'] as const).filter((key) => manages(facts, key));
   const configured = idKeys.length === 0 ? undefined : safe(facts.systemId, 'config systemId');
   if (configured !== undefined) {
     for (const key of idKeys) ext.set(key, configured);
   } else if (idKeys.length > 0) {
     hostDerived(host, ref, findings, {
-      fromHost: (h) => safe(h.uuid, 'XAPI host uuid') ?? safe(inv.installationUuid, 'inventory INSTALLATION_UUID'),
+      fromHost: (h) => safe(inv.installationUuid, 'inventory INSTALLATION_UUID') ?? safe(h.uuid, 'XAPI host uuid'),
       fromInventory: () => safe(inv.installationUuid, 'inventory INSTALLATION_UUID'),
       apply: (value, keepExisting) => {
         for (const key of idKeys) {

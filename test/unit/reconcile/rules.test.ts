@@ -66,13 +66,15 @@ describe('Open_vSwitch row', () => {
     unknown?: boolean;
   }[] = [
     {
-      name: 'host known: ids, type and version from XAPI',
+      // On a pool member reached over http the host XAPI names is the master (docs/xapi.md §8): the
+      // inventory's INSTALLATION_UUID is this host whenever there is one.
+      name: 'host known: ids from the inventory, type and version from XAPI',
       row: root(),
       host: hostState(sv),
       facts: inventory,
       expect: {
-        'external_ids:system-id': HOST,
-        'external_ids:xs-system-uuid': HOST,
+        'external_ids:system-id': INV,
+        'external_ids:xs-system-uuid': INV,
         system_type: 'XenServer',
         system_version: '8.4.0-123',
       },
@@ -83,8 +85,8 @@ describe('Open_vSwitch row', () => {
       host: hostState({}),
       facts: inventory,
       expect: {
-        'external_ids:system-id': HOST,
-        'external_ids:xs-system-uuid': HOST,
+        'external_ids:system-id': INV,
+        'external_ids:xs-system-uuid': INV,
         system_type: 'XCP-ng',
         system_version: '8.3.0-release/yangtze',
       },
@@ -122,11 +124,26 @@ describe('Open_vSwitch row', () => {
       warnings: ['SYSTEM_FACT_INVALID'],
     },
     {
-      name: 'invalid XAPI host uuid: warning, inventory used',
+      name: 'no inventory: ids from the XAPI host',
+      row: root(),
+      host: hostState(sv),
+      facts: { inventory: {}, enableStatistics: false },
+      expect: { 'external_ids:system-id': HOST, 'external_ids:xs-system-uuid': HOST, system_type: 'XenServer', system_version: '8.4.0-123' },
+    },
+    {
+      name: 'invalid inventory INSTALLATION_UUID: warning, XAPI host used',
+      row: root(),
+      host: hostState({}),
+      facts: { inventory: { installationUuid: 'x'.repeat(300) }, enableStatistics: false },
+      expect: { 'external_ids:system-id': HOST, 'external_ids:xs-system-uuid': HOST },
+      warnings: ['SYSTEM_FACT_INVALID'],
+    },
+    {
+      name: 'invalid XAPI host uuid and no inventory: warning, nothing written',
       row: root(),
       host: hostState({}, 'x'.repeat(300)),
-      facts: { inventory: { installationUuid: INV }, enableStatistics: false },
-      expect: { 'external_ids:system-id': INV, 'external_ids:xs-system-uuid': INV },
+      facts: { inventory: {}, enableStatistics: false },
+      expect: {},
       warnings: ['SYSTEM_FACT_INVALID'],
     },
     {
@@ -177,7 +194,7 @@ describe('Open_vSwitch row', () => {
       row: root({}, {}, 'Other', 'old'),
       host: hostState(sv),
       facts: managingAllBut(['system_type', 'system_version'], inventory),
-      expect: { 'external_ids:system-id': HOST, 'external_ids:xs-system-uuid': HOST },
+      expect: { 'external_ids:system-id': INV, 'external_ids:xs-system-uuid': INV },
     },
     {
       name: 'no host-derived field managed: the host is not consulted, so it cannot make the row pending',
