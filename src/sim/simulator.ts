@@ -3,7 +3,7 @@ import { controlHandler } from './control.js';
 import { rpcHandler, type EndpointContext, type EndpointCounters, type EndpointFaults } from './endpoint.js';
 import { generateFixture, loadFixture, type Fixture } from './fixture.js';
 import { createIdSource } from './ids.js';
-import { SimLifecycle } from './lifecycle.js';
+import { SimLifecycle, type PortInfo } from './lifecycle.js';
 import { Listener, type TlsFiles } from './listener.js';
 import { SimState, type SimClass } from './state.js';
 
@@ -20,7 +20,10 @@ export interface SimulatorOptions {
   readonly controlListen?: { readonly host: string; readonly port: number };
   /** event.from batching delay (XAPI: 50 ms). Default 5 ms. */
   readonly eventDelayMs?: number;
-  /** Require these login credentials (default: any, like XAPI's local socket). */
+  /**
+   * A TCP login needs these credentials (a wrong one fails after `loginFailureDelayMs`); the unix
+   * socket accepts any, as dom0's does. Without them any login is accepted (a test convenience).
+   */
   readonly credentials?: { readonly user: string; readonly password: string };
   /** Seed of the deterministic uuid/ref/MAC source. */
   readonly seed?: number;
@@ -70,15 +73,8 @@ export interface SimCounters {
   readonly bytesOut: number;
 }
 
-export interface LocalVif {
-  readonly vifUuid: string;
-  readonly vmUuid: string;
-  readonly networkUuid: string;
-  readonly bridge: string;
-  readonly mac: string;
-  readonly device: string;
-  readonly domid: number;
-}
+/** A VIF of a VM running on this host, with what its OVSDB port `vif<domid>.<device>` needs. */
+export type LocalVif = PortInfo;
 
 export interface Simulator {
   /** `http://HOST:PORT` of the TCP listener (undefined when only a unix socket is served). */

@@ -211,7 +211,6 @@ export class SimStore {
         return f.is_control_domain === true ? [] : [relatedRef(row.ref, 4), relatedRef(row.ref, 5)];
       case 'VM.allowed_operations':
       case 'VM.domarch':
-      case 'VM.last_booted_record':
       case 'VM.last_boot_CPU_flags':
         return f.power_state === 'Running' ? VM_RUNNING_FIELDS[name as keyof typeof VM_RUNNING_FIELDS] : undefined;
       case 'VIF.allowed_operations':

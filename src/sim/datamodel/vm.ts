@@ -12,9 +12,6 @@ import { EMPTY_MAP, EMPTY_SET, EPOCH, NAMES, NULL, schema } from './schema.js';
 export const VM_RUNNING_OPERATIONS = Object.freeze(['changing_dynamic_range', 'migrate_send', 'pool_migrate', 'changing_VCPUs_live', 'suspend', 'hard_reboot', 'hard_shutdown', 'clean_reboot', 'clean_shutdown', 'pause', 'checkpoint', 'snapshot', 'snapshot_with_quiesce', 'metadata_export']);
 export const VM_HALTED_OPERATIONS = Object.freeze(['changing_NVRAM', 'changing_dynamic_range', 'changing_shadow_memory', 'changing_static_range', 'make_into_template', 'migrate_send', 'destroy', 'export', 'start_on', 'start', 'clone', 'copy', 'snapshot', 'metadata_export']);
 
-/** What xapi stores in `last_booted_record` at boot: the VM record as an s-expression (shared, realistic size). */
-export const LAST_BOOTED_RECORD = `('struct' ('uuid' '') ('allowed_operations' ('array')) ('current_operations' ('struct')) ('name_label' 'vm') ('name_description' '') ('power_state' 'Halted') ('user_version' '1') ('is_a_template' 'false') ('is_default_template' 'false') ('suspend_VDI' 'OpaqueRef:NULL') ('resident_on' 'OpaqueRef:NULL') ('affinity' 'OpaqueRef:NULL') ('memory_overhead' '11534336') ('memory_target' '1073741824') ('memory_static_max' '1073741824') ('memory_dynamic_max' '1073741824') ('memory_dynamic_min' '1073741824') ('memory_static_min' '1073741824') ('VCPUs_params' ('struct')) ('VCPUs_max' '1') ('VCPUs_at_startup' '1') ('actions_after_shutdown' 'destroy') ('actions_after_reboot' 'restart') ('actions_after_crash' 'restart') ('PV_bootloader' '') ('PV_kernel' '') ('PV_ramdisk' '') ('PV_args' '') ('PV_bootloader_args' '') ('PV_legacy_args' '') ('HVM_boot_policy' 'BIOS order') ('HVM_boot_params' ('struct' ('order' 'cdn'))) ('HVM_shadow_multiplier' '1.') ('platform' ('struct' ('timeoffset' '0') ('device-model' 'qemu-upstream-compat') ('videoram' '8') ('hpet' 'true') ('secureboot' 'false') ('vga' 'std') ('nx' 'true') ('pae' 'true') ('apic' 'true') ('viridian' 'true') ('acpi' '1'))) ('PCI_bus' '') ('other_config' ('struct')) ('domid' '-1') ('domarch' '') ('last_boot_CPU_flags' ('struct')) ('is_control_domain' 'false') ('metrics' 'OpaqueRef:NULL') ('guest_metrics' 'OpaqueRef:NULL') ('last_booted_record' '') ('recommendations' '') ('xenstore_data' ('struct')) ('ha_always_run' 'false') ('ha_restart_priority' '') ('is_a_snapshot' 'false') ('snapshot_of' 'OpaqueRef:NULL') ('transportable_snapshot_id' '') ('blocked_operations' ('struct')) ('bios_strings' ('struct')) ('hardware_platform_version' '2') ('has_vendor_device' 'false') ('domain_type' 'hvm'))`;
-
 const RECOMMENDATIONS =
   '<restrictions><restriction field="memory-static-max" max="1649267441664"/><restriction field="vcpus-max" max="32"/><restriction field="has-vendor-device" value="false"/><restriction field="allow-gpu-passthrough" value="1"/><restriction field="allow-vgpu" value="1"/><restriction field="allow-network-sriov" value="1"/><restriction field="supports-bios" value="yes"/><restriction field="supports-uefi" value="yes"/><restriction field="supports-secure-boot" value="yes"/><restriction max="255" property="number-of-vbds"/><restriction max="7" property="number-of-vifs"/></restrictions>';
 
@@ -131,10 +128,12 @@ export const VM_SCHEMA = schema([
   ['groups', EMPTY_SET],
 ]);
 
-/** Fields a running guest holds instead of the defaults (CPU flags, domain arch, boot record). */
+/**
+ * Fields a running guest holds instead of the defaults (operations, CPU flags, domain arch).
+ * `last_booted_record` stays '': xapi now writes it only when a VM suspends (xapi_xenops.ml:2152-2160).
+ */
 export const VM_RUNNING_FIELDS = Object.freeze({
   allowed_operations: VM_RUNNING_OPERATIONS,
   domarch: 'x64',
-  last_booted_record: LAST_BOOTED_RECORD,
   last_boot_CPU_flags: Object.freeze({ vendor: 'GenuineIntel', features: '1fcbfbff-f7fa3223-2d93fbff-00000423-00000001-000007ab-00000000-00000000-00001000-0c000000-00000000-00000000-00000000-00000000-00000000-00000000-00000000-00000000' }),
 });

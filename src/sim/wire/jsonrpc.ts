@@ -1,4 +1,4 @@
-import { DateTime, Double, formatG, Int32, isStruct, setMember, WireParseError, type SimCall, type SimValue } from './values.js';
+import { cachedEncoder, DateTime, Double, formatG, Int32, isStruct, setMember, WireParseError, type SimCall, type SimValue } from './values.js';
 
 /**
  * JSON-RPC as xapi writes it: `Jsonrpc.string_of_response` (mirage/ocaml-rpc src/lib/jsonrpc.ml:106-128),
@@ -43,7 +43,9 @@ export function formatJsonFloat(x: number): string {
   return /^-?\d+$/.test(s) ? `${s}.0` : s;
 }
 
-export function encodeJsonValue(v: SimValue): string {
+export const encodeJsonValue: (v: SimValue) => string = cachedEncoder(encodeUncached);
+
+function encodeUncached(v: SimValue): string {
   if (typeof v === 'string') return escapeJsonString(v);
   if (typeof v === 'number') return String(Math.trunc(v));
   if (typeof v === 'boolean') return v ? 'true' : 'false';

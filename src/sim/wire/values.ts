@@ -6,12 +6,16 @@
  * record that holds the same default.
  */
 export class Double {
-  constructor(readonly value: number) {}
+  constructor(readonly value: number) {
+    Object.freeze(this);
+  }
 }
 
 /** A datetime in xapi's wire form `YYYYMMDDThh:mm:ssZ` (xapi-project/xen-api ocaml/libs/clock/date.ml:104-111). */
 export class DateTime {
-  constructor(readonly text: string) {}
+  constructor(readonly text: string) {
+    Object.freeze(this);
+  }
 
   static of(ms: number): DateTime {
     const iso = new Date(ms).toISOString();
@@ -21,7 +25,9 @@ export class DateTime {
 
 /** `Rpc.Int32`: only `valid_ref_counts` of `event.from` uses it (xapi_event.ml:724-731). */
 export class Int32 {
-  constructor(readonly value: number) {}
+  constructor(readonly value: number) {
+    Object.freeze(this);
+  }
 }
 
 export type SimValue = string | number | boolean | null | Double | DateTime | Int32 | readonly SimValue[] | SimStruct;
@@ -76,4 +82,19 @@ export function formatG(x: number, precision: number): string {
 /** A scalar field as text (refs, enums, strings, ints); '' for anything else. */
 export function text(v: SimValue | undefined): string {
   return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
+}
+
+/**
+ * Encodings of frozen values (the datamodel's shared defaults), computed once per encoder: a pool's
+ * records repeat the same large maps thousands of times, and the simulator must not dominate a
+ * benchmark at pool scale.
+ */
+export function cachedEncoder(encode: (v: SimValue) => string): (v: SimValue) => string {
+  const cache = new WeakMap<object, string>();
+  return (v) => {
+    if (typeof v !== 'object' || v === null || !Object.isFrozen(v)) return encode(v);
+    let out = cache.get(v);
+    if (out === undefined) cache.set(v, (out = encode(v)));
+    return out;
+  };
 }

@@ -1,4 +1,4 @@
-import { DateTime, Double, formatG, Int32, setMember, WireParseError, type SimCall, type SimValue } from './values.js';
+import { cachedEncoder, DateTime, Double, formatG, Int32, setMember, WireParseError, type SimCall, type SimValue } from './values.js';
 
 /**
  * XML-RPC as xapi writes it: ocaml-rpc's encoder with `strict=false` (mirage/ocaml-rpc
@@ -27,6 +27,13 @@ export interface XmlEncodeOptions {
 }
 
 export function encodeXmlValue(v: SimValue, o: XmlEncodeOptions = {}): string {
+  return o.forwarded === true ? encodeForwarded(v) : encodeCached(v);
+}
+
+const encodeCached = cachedEncoder((v) => encodeUncached(v, {}));
+const encodeForwarded = (v: SimValue): string => encodeUncached(v, { forwarded: true });
+
+function encodeUncached(v: SimValue, o: XmlEncodeOptions): string {
   if (typeof v === 'string') return `<value>${escapeXmlString(v)}</value>`;
   if (typeof v === 'number') return `<value>${String(Math.trunc(v))}</value>`;
   if (typeof v === 'boolean') return `<value><boolean>${v ? '1' : '0'}</boolean></value>`;

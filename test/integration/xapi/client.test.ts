@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -211,6 +213,55 @@ describe('watcher at scale', () => {
       const before = sim.counters.totalCalls;
       await new Promise((r) => setTimeout(r, 200));
       expect(sim.counters.totalCalls).toBe(before);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('protocol auto against a host without /jsonrpc', () => {
+  let sim: Simulator;
+  let proxy: http.Server;
+  const paths: string[] = [];
+
+  beforeAll(async () => {
+    sim = await startSimulator({ generate: { vms: 2, vifsPerVm: 1, hosts: 1 } });
+    const target = new URL(sim.url ?? '');
+    // An older xapi: no handler for /jsonrpc (http_svr.ml:134-140 answers 404), XML-RPC at /.
+    proxy = http.createServer((req, res) => {
+      paths.push(req.url ?? '');
+      if (req.url === '/jsonrpc') {
+        req.resume();
+        res.writeHead(404, { connection: 'close', 'cache-control': 'no-cache, no-store' });
+        res.end();
+        return;
+      }
+      const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    proxy.closeAllConnections();
+    await new Promise((r) => proxy.close(r));
+    await sim.close();
+  });
+
+  it('falls back to XML-RPC once and follows XAPI from there', async () => {
+    const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const c = createXapiClient({ url, protocol: 'auto', user: '', password: '', callTimeoutMs: 5000, eventTimeoutSec: 1, lookupBatchSize: 100, logger, backoff: FAST_BACKOFF });
+    try {
+      const [vif] = sim.localVifs();
+      if (vif === undefined) throw new Error('fixture has no local VIF');
+      c.start();
+      c.watcher.setInterest({ vifs: [vif.vifUuid], vms: [vif.vmUuid], bridges: [] });
+      await waitFor(() => c.watcher.cache.vif(vif.vifUuid).state === 'known', 10_000);
+      expect(paths.filter((p) => p === '/jsonrpc')).toHaveLength(1);
+      expect(paths.filter((p) => p === '/').length).toBeGreaterThan(1);
+      expect(c.session.target).toBe(url);
     } finally {
       await c.close();
     }
