@@ -257,7 +257,7 @@ describe('protocol auto against a host without /jsonrpc', () => {
       const [vif] = sim.localVifs();
       if (vif === undefined) throw new Error('fixture has no local VIF');
       c.start();
-      c.watcher.setInterest({ vifs: [vif.vifUuid], vms: [vif.vmUuid], bridges: [] });
+      setInterest(c.watcher, { vifs: [vif.vifUuid], vms: [vif.vmUuid], bridges: [] });
       await waitFor(() => c.watcher.cache.vif(vif.vifUuid).state === 'known', 10_000);
       expect(paths.filter((p) => p === '/jsonrpc')).toHaveLength(1);
       expect(paths.filter((p) => p === '/').length).toBeGreaterThan(1);
