@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CodedError } from '../errors.js';
-import { startSimulator, type Simulator } from '../sim/index.js';
+import { generateFixture, startSimulator, type Fixture, type Simulator } from '../sim/index.js';
 import { startOvsdbSandbox, type OvsdbSandbox } from './ovsdb-server.js';
 
 const execFileAsync = promisify(execFile);
@@ -88,6 +88,12 @@ export interface HostEnvOptions {
   readonly eventDelayMs?: number;
   /** Make the simulator require these login credentials (default: any, like XAPI's local socket). */
   readonly credentials?: { readonly user: string; readonly password: string };
+  /**
+   * This host is a pool member (host 1 of at least two) and the daemon is given its http address, which
+   * answers a login with HOST_IS_SLAVE [master] as a member does (docs/xapi.md §8). Default: this host
+   * is the master (host 0).
+   */
+  readonly poolMember?: boolean;
 }
 
 export interface DaemonOptions {
@@ -206,6 +212,13 @@ function unquote(text: string): string {
   return t;
 }
 
+/** The generated pool, with this host's uuid the inventory's INSTALLATION_UUID, as on a real host. */
+function hostFixture(options: HostEnvOptions): Fixture {
+  const thisHost = options.poolMember === true ? 1 : 0;
+  const fixture = generateFixture({ vms: options.vms ?? 2, vifsPerVm: options.vifsPerVm ?? 2, hosts: Math.max(thisHost + 1, options.hosts ?? 1) });
+  return { ...fixture, hosts: fixture.hosts.map((h, i) => (i === thisHost ? { ...h, uuid: INSTALLATION_UUID } : h)) };
+}
+
 export async function startHostEnv(options: HostEnvOptions = {}): Promise<HostEnv> {
   const base = mkdtempSync(join(tmpdir(), 'oxs-host-'));
   const root = join(base, 'root');
@@ -228,7 +241,8 @@ export async function startHostEnv(options: HostEnvOptions = {}): Promise<HostEn
   let sim: Simulator;
   try {
     sim = await startSimulator({
-      generate: { vms: options.vms ?? 2, vifsPerVm: options.vifsPerVm ?? 2, hosts: options.hosts ?? 1 },
+      fixture: hostFixture(options),
+      ...(options.poolMember === true ? { pool: { thisHost: 1 } } : {}),
       listen: { host: '127.0.0.1', port: 0 },
       ...(options.xapiOverUnix === true ? { unix: unixPath } : {}),
       eventDelayMs: options.eventDelayMs ?? 2,
