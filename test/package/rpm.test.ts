@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUILD_TIMEOUT_MS, ensurePackage, PREFIX, run, unpackRpm, type Artifacts } from './artifacts.js';
+import { BUILD_TIMEOUT_MS, ensurePackage, PREFIX, run, SLOW_MS, unpackRpm, type Artifacts } from './artifacts.js';
 
 /**
  * The rpmlib() features rpm 4.11 (EL7) provides, with the version each one requires at most
@@ -117,7 +117,7 @@ describe('the tarball', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, SLOW_MS);
 });
 
 function isElf(path: string): boolean {
@@ -151,7 +151,7 @@ describe('bundled ELF files', () => {
       }
     }
     expect(/Requesting program interpreter/.test(run('readelf', ['-l', join(root, PREFIX, 'bin/node')]))).toBe(true);
-  });
+  }, SLOW_MS);
 });
 
 describe('scriptlets', () => {
