@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
 /** Clock ticks per second of `/proc/<pid>/stat` (USER_HZ; 100 on every Linux ABI Node supports). */
 const CLK_TCK = 100;
@@ -24,4 +26,23 @@ export function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = /^VmHWM:\s+(\d+) kB$/m.exec(status);
   return m === null ? Number.NaN : Number(m[1]) / 1024;
+}
+
+/**
+ * What RSS a node process has before the daemon holds any data: an empty process with the daemon's V8
+ * options, and one that has loaded every module of the daemon (`dist/main.js`) without running it.
+ * The difference between these and the daemon's RSS is what the daemon's data and work cost.
+ */
+export async function nodeBaselineRss(nodeArgs: readonly string[], mainModule: string, env: Readonly<Record<string, string>>): Promise<{ emptyMb: number; modulesLoadedMb: number }> {
+  const measure = async (code: string): Promise<number> => {
+    const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', code], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
+    const ready = new Promise<void>((resolve) => child.stdout.once('data', () => { resolve(); }));
+    await ready;
+    await new Promise((r) => setTimeout(r, 500));
+    const mb = rssMb(child.pid ?? -1);
+    child.kill('SIGKILL');
+    return Math.round(mb * 10) / 10;
+  };
+  const hold = 'process.stdout.write("up\\n"); setTimeout(() => {}, 60000);';
+  return { emptyMb: await measure(hold), modulesLoadedMb: await measure(`await import(${JSON.stringify(pathToFileURL(mainModule).href)}); ${hold}`) };
 }

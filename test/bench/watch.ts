@@ -86,6 +86,11 @@ export class DbWatch {
     await this.client.close();
   }
 
+  /** Whether the row named `name` holds what `expect` asked of it (true for a row not asked about). */
+  rowMatches(name: string): boolean {
+    return this.rowOk(name);
+  }
+
   private rowOk(name: string): boolean {
     const want = this.expected.get(name);
     if (want === undefined) return true;
