@@ -71,10 +71,13 @@ export async function measureFloor(
     const cpu0 = cpuSeconds(serverPid);
     const t0 = performance.now();
     const firstVisible = watch.waitUntil(() => firstNames.every((n) => watch.rowMatches(n)), 120_000);
-    const replies = parts.map((p) => writer.transact(p).then(() => performance.now()));
+    firstVisible.catch(() => undefined);
+    const replies = Promise.all(parts.map((p) => writer.transact(p).then(() => performance.now())));
+    // Handled now, awaited below: a failed transaction must not go unhandled while the monitor waits.
+    replies.catch(() => undefined);
     const allVisible = await watch.waitUntil(() => watch.wrongRows === 0, 120_000);
     const serverCpuMs = Math.round((cpuSeconds(serverPid) - cpu0) * 1000);
-    const committed = Math.max(...(await Promise.all(replies)));
+    const committed = Math.max(...(await replies));
     runs.push({ chunk, transactions: parts.length, commitMs: round(committed - t0), firstChunkVisibleMs: round((await firstVisible) - t0), allVisibleMs: round(allVisible - t0), serverCpuMs });
     await writer.transact([...undo]);
     await watch.waitUntil(() => watch.wrongRows === expected.size, 120_000);

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import type { Daemon } from '../helpers/host-env.js';
 
 /** Clock ticks per second of `/proc/<pid>/stat` (USER_HZ; 100 on every Linux ABI Node supports). */
 const CLK_TCK = 100;
@@ -45,4 +46,28 @@ export async function nodeBaselineRss(nodeArgs: readonly string[], mainModule: s
   };
   const hold = 'process.stdout.write("up\\n"); setTimeout(() => {}, 60000);';
   return { emptyMb: await measure(hold), modulesLoadedMb: await measure(`await import(${JSON.stringify(pathToFileURL(mainModule).href)}); ${hold}`) };
+}
+
+const round = (n: number, digits: number): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/**
+ * From the daemon's `/metrics`: V8 heap used (MB), reconcile passes so far and their summed wall time
+ * (s, transactions included). NaN when unavailable.
+ */
+export async function daemonMetrics(daemon: Daemon): Promise<{ heapUsedMb: number; passes: number; passSeconds: number }> {
+  let text = '';
+  try {
+    text = await (await fetch(`${await daemon.healthUrl()}/metrics`)).text();
+  } catch {
+    // NaN figures below.
+  }
+  const sum = (re: RegExp): number => {
+    const hits = [...text.matchAll(re)];
+    return hits.length === 0 ? Number.NaN : hits.reduce((t, m) => t + Number(m[1]), 0);
+  };
+  return {
+    heapUsedMb: round(sum(/^nodejs_heap_size_used_bytes (\S+)$/gm) / (1024 * 1024), 1),
+    passes: sum(/^ovs_xapi_sync_reconcile_passes_total\{[^}]*\} (\S+)$/gm),
+    passSeconds: round(sum(/^ovs_xapi_sync_reconcile_duration_seconds_sum (\S+)$/gm), 3),
+  };
 }

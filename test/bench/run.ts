@@ -82,6 +82,8 @@ const ROWS: readonly Row[] = [
   { label: 'cold start / floor', metric: 'coldVsFloor' },
   { label: 'daemon CPU s during cold start', metric: 'cpuSeconds', goal: '≤ 0.6', applies: stress2, ok: (v) => v <= 0.6 },
   { label: 'CPU s settling after it', metric: 'cpuSettlingSeconds' },
+  { label: 'reconcile passes to convergence', metric: 'coldPasses' },
+  { label: 'their summed wall time (s)', metric: 'coldPassSeconds' },
   { label: 'XAPI calls during cold start', metric: 'coldXapiCalls', goal: '≤ 100', applies: any, ok: (v) => v <= 100 },
   { label: 'XAPI KiB during cold start', metric: 'coldXapiBytes', goal: '∝ local VMs', applies: (r) => r.name === 'pool64-2ms', ok: (v, _r, all) => proportional(v, all, 'coldXapiBytes') },
   { label: 'RSS at convergence (MB)', metric: 'rssAtConvergenceMb' },

@@ -6,7 +6,7 @@ import { insert, mutate, whereUuid, type Operation } from '../../src/ovsdb/opera
 import { startHostEnv, type Daemon, type HostEnv, type LocalVif } from '../helpers/host-env.js';
 import { tracedColdStart, type TracedColdStart } from './coldstart.js';
 import { bestFloor, floorOps, measureFloor, undoOps, type FloorRun } from './floor.js';
-import { cpuSeconds, peakRssMb, rssMb } from './proc.js';
+import { cpuSeconds, daemonMetrics, peakRssMb, rssMb } from './proc.js';
 import { awaitHeapSnapshot, HEAP_SNAPSHOT_SIGNAL, newestCpuProfile, summariseCpuProfile, summariseHeapSnapshot, type CpuSummary, type HeapSummary } from './profile.js';
 import { DbWatch } from './watch.js';
 
@@ -68,6 +68,9 @@ export interface ScenarioResult {
   readonly heapSettledMb: number;
   readonly heapAfterPortsMb: number;
   readonly coldXapiKib: number;
+  /** Reconcile passes up to convergence, and their summed wall time in s (the daemon's metrics). */
+  readonly coldPasses: number;
+  readonly coldPassSeconds: number;
   readonly cpuSeconds: number;
   /** CPU seconds from convergence to the end of the settling period (follow-up pass, heap compaction). */
   readonly cpuSettlingSeconds: number;
@@ -88,17 +91,6 @@ export interface ScenarioResult {
   readonly heap?: HeapSummary;
   readonly cpuCold?: CpuSummary;
   readonly cpuWhole?: CpuSummary;
-}
-
-/** `nodejs_heap_size_used_bytes` from the daemon's metrics, in MB (NaN when unavailable). */
-async function heapUsedMb(daemon: Daemon): Promise<number> {
-  try {
-    const res = await fetch(`${await daemon.healthUrl()}/metrics`);
-    const m = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(await res.text());
-    return m === null ? Number.NaN : Math.round((Number(m[1]) / (1024 * 1024)) * 10) / 10;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 const BATCH = 1000;
@@ -189,7 +181,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const env: HostEnv = await startHostEnv({ vms: spec.vms, vifsPerVm: spec.vifsPerVm, hosts: spec.hosts, xapiOverUnix: true });
   let daemon: Daemon | undefined;
   const watch = new DbWatch(env.db.remote);
-  const writer = new OvsdbClient({ remote: env.db.remote, logger: pino({ level: 'silent' }), requestTimeoutMs: 120_000, tables: { Bridge: { name: 'string' } } });
+  const writer = new OvsdbClient({ remote: env.db.remote, logger: pino({ level: 'silent' }), requestTimeoutMs: 120_000, probeIntervalMs: 0, tables: { Bridge: { name: 'string' } } });
   try {
     const { rows, expected } = plan(env.vifs);
     await env.addBridges();
@@ -207,7 +199,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     log(`${spec.name}: ${rows.length} interfaces in the database (${env.sim.state.count('VM')} VMs, ${env.sim.state.count('VIF')} VIFs in the pool)`);
 
     // Floor 1: the initial monitor alone, as the daemon asks for it (default monitor spec).
-    const fresh = new OvsdbClient({ remote: env.db.remote, logger: pino({ level: 'silent' }), requestTimeoutMs: 120_000 });
+    const fresh = new OvsdbClient({ remote: env.db.remote, logger: pino({ level: 'silent' }), requestTimeoutMs: 120_000, probeIntervalMs: 0 });
     const m0 = performance.now();
     fresh.start();
     while (!fresh.replica.ready) await new Promise((r) => setImmediate(r));
@@ -253,7 +245,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const cold = env.sim.counters;
     const cpuCold = cpuSeconds(daemon.pid);
     const rssCold = rssMb(daemon.pid);
-    const heapAtConvergenceMb = await heapUsedMb(daemon);
+    const atConvergence = await daemonMetrics(daemon);
+    const heapAtConvergenceMb = atConvergence.heapUsedMb;
 
     log(`${spec.name}: cold start ${round(coldStartMs)} ms, ${cold.totalCalls} XAPI calls, ${Math.round((cold.bytesIn + cold.bytesOut) / 1024)} KiB, ${round(rssCold)} MB RSS, ${round(cpuCold, 2)} s CPU`);
     // Settling: the follow-up pass, the re-subscription, and V8's memory reducer, which compacts the
@@ -261,7 +254,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     await sleep(spec.idleSeconds * 1000);
     const rssSettled = rssMb(daemon.pid);
     const cpuSettling = cpuSeconds(daemon.pid) - cpuCold;
-    const heapSettledMb = await heapUsedMb(daemon);
+    const heapSettledMb = (await daemonMetrics(daemon)).heapUsedMb;
     await sleep(1000);
     // Idle: nothing changes in either peer.
     const idle0 = cpuSeconds(daemon.pid);
@@ -289,11 +282,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const plugAndTime = async (p: ReturnType<typeof haltedVm>): Promise<number> => {
       const keys = { 'attached-mac': p.mac, 'xs-network-uuid': p.net, 'xs-vif-uuid': p.vif, 'xs-vm-uuid': p.vm };
       const s0 = performance.now();
-      void writer.transact([
-        insert('Interface', { name: p.name, external_ids: map(keys) }, 'i'),
-        insert('Port', { name: p.name, interfaces: namedUuid('i') }, 'p'),
-        mutate('Bridge', whereUuid(bridgeUuid), [['ports', 'insert', set([namedUuid('p')])]]),
-      ]);
+      // A failure shows as the wait below timing out.
+      writer
+        .transact([
+          insert('Interface', { name: p.name, external_ids: map(keys) }, 'i'),
+          insert('Port', { name: p.name, interfaces: namedUuid('i') }, 'p'),
+          mutate('Bridge', whereUuid(bridgeUuid), [['ports', 'insert', set([namedUuid('p')])]]),
+        ])
+        .catch(() => undefined);
       const s1 = await watch.waitUntil(() => watch.externalIds(p.name)?.get('iface-id') === p.vif, 30_000);
       return s1 - s0;
     };
@@ -311,7 +307,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const portCalls = env.sim.counters.totalCalls - calls0;
     const portBytes = env.sim.counters.bytesIn + env.sim.counters.bytesOut - bytes0;
     const rssAfterPorts = rssMb(daemon.pid);
-    const heapAfterPortsMb = await heapUsedMb(daemon);
+    const heapAfterPortsMb = (await daemonMetrics(daemon)).heapUsedMb;
     // A port XAPI gave no notice of (its VM not placed here: plugged by hand, or a XAPI that cannot
     // say which VMs are scheduled here): the lookup path.
     const unannouncedMs: number[] = [];
@@ -371,6 +367,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       heapSettledMb,
       heapAfterPortsMb,
       coldXapiKib: Math.round((cold.bytesIn + cold.bytesOut) / 1024),
+      coldPasses: atConvergence.passes,
+      coldPassSeconds: atConvergence.passSeconds,
       cpuSeconds: round(cpuCold, 2),
       cpuSettlingSeconds: round(cpuSettling, 2),
       idleCpuPercent: round(idleCpuPercent, 2),
