@@ -1,9 +1,17 @@
 #!/usr/bin/env node
-import { main } from './main.js';
 
 // The bin entry point: the exit code is main's; process.exit also ends peers' lingering sockets
 // once main has closed what it owns (DESIGN §4: SIGTERM exits 0 within 5 s).
-void main(process.argv.slice(2)).then(
+// `logs` is the one subcommand (the journal viewer, issue 15); it does not load the daemon's modules.
+const argv = process.argv.slice(2);
+const run =
+  argv[0] === 'logs'
+    ? import('./logs/cli.js').then((m) => m.runLogs(argv.slice(1)))
+    : import('./main.js').then((m) => m.main(argv));
+void run.then(
   (code) => process.exit(code),
-  () => process.exit(1),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
 );

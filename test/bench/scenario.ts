@@ -2,10 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { pino } from 'pino';
 import { OvsdbClient } from '../../src/ovsdb/client.js';
 import { map, namedUuid, set } from '../../src/ovsdb/notation.js';
-import { insert, mutate, mutateMapKeys, whereUuid, type Operation } from '../../src/ovsdb/operations.js';
+import { insert, mutate, whereUuid, type Operation } from '../../src/ovsdb/operations.js';
 import { startHostEnv, type Daemon, type HostEnv, type LocalVif } from '../helpers/host-env.js';
-import { cpuSeconds, peakRssMb, rssMb } from './proc.js';
-import { DbWatch, type Expectation } from './watch.js';
+import { tracedColdStart, type TracedColdStart } from './coldstart.js';
+import { bestFloor, floorOps, measureFloor, undoOps, type FloorRun } from './floor.js';
+import { cpuSeconds, daemonMetrics, peakRssMb, rssMb } from './proc.js';
+import { awaitHeapSnapshot, HEAP_SNAPSHOT_SIGNAL, newestCpuProfile, summariseCpuProfile, summariseHeapSnapshot, type CpuSummary, type HeapSummary } from './profile.js';
+import { DbWatch } from './watch.js';
 
 export interface ScenarioSpec {
   readonly name: string;
@@ -17,8 +20,12 @@ export interface ScenarioSpec {
   readonly portSamples: number;
   readonly overrideSamples: number;
   readonly idleSeconds: number;
-  /** Directory for the daemon's `--cpu-prof` output (profiling runs only). */
+  /** Directory for the daemon's `--cpu-prof` output and heap snapshot (profiling runs only). */
   readonly cpuProfDir?: string;
+  /** Also time the floor's writes as pipelined chunks of these many rows (`all`: one transaction). */
+  readonly floorChunks?: readonly (number | 'all')[];
+  /** Run a traced cold start first (phases; see coldstart.ts). Default true. */
+  readonly traced?: boolean;
 }
 
 export interface ScenarioResult {
@@ -34,6 +41,12 @@ export interface ScenarioResult {
   readonly floorTransactMs: number;
   readonly floorMs: number;
   readonly floorRequestBytes: number;
+  /** The floor's writes in chunks (when asked), and the chunk size that made every row visible soonest. */
+  readonly floorRuns: readonly FloorRun[];
+  readonly floorBestChunk: number | 'all' | undefined;
+  readonly floorBestMs: number;
+  /** The traced cold start: its own duration (through the proxy, at debug level) and its phases. */
+  readonly traced: TracedColdStart | undefined;
   /** Daemon spawn → every row correct on the bench monitor (ms). */
   readonly coldStartMs: number;
   readonly coldVsFloor: number;
@@ -48,6 +61,16 @@ export interface ScenarioResult {
   /** RSS at the moment every row was correct, before the daemon gave back what the cold start used. */
   readonly rssAtConvergenceMb: number;
   readonly peakRssMb: number;
+  /** RSS after the cold start and the VM.start port samples (issue 14: after 30 new ports). */
+  readonly rssAfterPortsMb: number;
+  /** V8 heap used (the daemon's `/metrics`, `nodejs_heap_size_used_bytes`) at convergence, settled, after the ports. */
+  readonly heapAtConvergenceMb: number;
+  readonly heapSettledMb: number;
+  readonly heapAfterPortsMb: number;
+  readonly coldXapiKib: number;
+  /** Reconcile passes up to convergence, and their summed wall time in s (the daemon's metrics). */
+  readonly coldPasses: number;
+  readonly coldPassSeconds: number;
   readonly cpuSeconds: number;
   /** CPU seconds from convergence to the end of the settling period (follow-up pass, heap compaction). */
   readonly cpuSettlingSeconds: number;
@@ -64,6 +87,10 @@ export interface ScenarioResult {
   readonly overrideP50Ms: number;
   readonly overrideMaxMs: number;
   readonly wallSeconds: number;
+  /** `--profile` only: the daemon's heap at the end, and its CPU profile over the cold start and the whole run. */
+  readonly heap?: HeapSummary;
+  readonly cpuCold?: CpuSummary;
+  readonly cpuWhole?: CpuSummary;
 }
 
 const BATCH = 1000;
@@ -141,30 +168,6 @@ export async function populate(writer: OvsdbClient, bridges: ReadonlyMap<string,
   }
 }
 
-/** The owned keys of every row as one transaction of per-row mutates (what the daemon's pass writes). */
-function floorOps(watch: DbWatch, expected: Expectation, uuidOf: ReadonlyMap<string, string>): Operation[] {
-  const ops: Operation[] = [];
-  for (const [name, want] of expected) {
-    const have = watch.externalIds(name);
-    const missing: Record<string, string> = {};
-    for (const [k, v] of Object.entries(want)) if (have?.get(k) !== v) missing[k] = v;
-    const uuid = uuidOf.get(name);
-    if (uuid !== undefined && Object.keys(missing).length > 0) ops.push(mutateMapKeys('Interface', uuid, 'external_ids', missing, []));
-  }
-  return ops;
-}
-
-function undoOps(expected: Expectation, initial: ReadonlyMap<string, Record<string, string>>, uuidOf: ReadonlyMap<string, string>): Operation[] {
-  const ops: Operation[] = [];
-  for (const [name, want] of expected) {
-    const keep = initial.get(name) ?? {};
-    const drop = Object.keys(want).filter((k) => !(k in keep));
-    const uuid = uuidOf.get(name);
-    if (uuid !== undefined && drop.length > 0) ops.push(mutate('Interface', whereUuid(uuid), [['external_ids', 'delete', set(drop)]]));
-  }
-  return ops;
-}
-
 /** The time the bench leaves between XAPI reserving the host for a VM and the VM's port appearing. */
 const DOMAIN_BUILD_MS = 50;
 
@@ -178,7 +181,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const env: HostEnv = await startHostEnv({ vms: spec.vms, vifsPerVm: spec.vifsPerVm, hosts: spec.hosts, xapiOverUnix: true });
   let daemon: Daemon | undefined;
   const watch = new DbWatch(env.db.remote);
-  const writer = new OvsdbClient({ remote: env.db.remote, logger: pino({ level: 'silent' }), requestTimeoutMs: 120_000, tables: { Bridge: { name: 'string' } } });
+  const writer = new OvsdbClient({ remote: env.db.remote, logger: pino({ level: 'silent' }), requestTimeoutMs: 120_000, probeIntervalMs: 0, tables: { Bridge: { name: 'string' } } });
   try {
     const { rows, expected } = plan(env.vifs);
     await env.addBridges();
@@ -196,40 +199,54 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     log(`${spec.name}: ${rows.length} interfaces in the database (${env.sim.state.count('VM')} VMs, ${env.sim.state.count('VIF')} VIFs in the pool)`);
 
     // Floor 1: the initial monitor alone, as the daemon asks for it (default monitor spec).
-    const fresh = new OvsdbClient({ remote: env.db.remote, logger: pino({ level: 'silent' }), requestTimeoutMs: 120_000 });
+    const fresh = new OvsdbClient({ remote: env.db.remote, logger: pino({ level: 'silent' }), requestTimeoutMs: 120_000, probeIntervalMs: 0 });
     const m0 = performance.now();
     fresh.start();
     while (!fresh.replica.ready) await new Promise((r) => setImmediate(r));
     const floorMonitorMs = performance.now() - m0;
     await fresh.close();
 
-    // Floor 2: the daemon's writes as one raw transaction, timed to the monitor seeing all of them.
+    // Floor 2: the daemon's writes as one raw transaction, timed to the monitor seeing all of them;
+    // then as chunks (floor.ts).
     watch.expect(expected);
     const ops = floorOps(watch, expected, uuidOf);
+    const undo = undoOps(expected, initial, uuidOf);
     const floorRequestBytes = Buffer.byteLength(JSON.stringify({ method: 'transact', params: ['Open_vSwitch', ...ops], id: 1 }));
-    const t0 = performance.now();
-    void writer.transact(ops);
-    const tFloor = await watch.waitUntil(() => watch.wrongRows === 0, 60_000);
-    const floorTransactMs = tFloor - t0;
-    await writer.transact(undoOps(expected, initial, uuidOf));
-    await watch.waitUntil(() => watch.wrongRows === expected.size, 60_000);
+    const floorRuns = await measureFloor(writer, watch, expected, ops, undo, ['all', ...(spec.floorChunks ?? [])], env.db.pid);
+    const floorTransactMs = floorRuns[0]?.allVisibleMs ?? Number.NaN;
+    const best = bestFloor(floorRuns);
     log(`${spec.name}: floor ${round(floorMonitorMs)} ms monitor + ${round(floorTransactMs)} ms transaction (${Math.round(floorRequestBytes / 1024)} KiB)`);
 
-    // Cold start.
     await env.sim.faults.set({ latencyMs: spec.latencyMs });
-    env.sim.resetCounters();
     const hostUuid = env.sim.thisHost.uuid;
-    if (spec.cpuProfDir !== undefined) mkdirSync(spec.cpuProfDir, { recursive: true });
+    const converged = (): boolean => watch.wrongRows === 0 && watch.rootSystemId === hostUuid;
+    let traced: TracedColdStart | undefined;
+    if (spec.traced !== false) {
+      traced = await tracedColdStart(env, watch, converged);
+      log(`${spec.name}: traced cold start ${traced.coldStartMs} ms`);
+      await writer.transact(undo);
+      await watch.waitUntil(() => watch.wrongRows === expected.size, 60_000);
+    }
+
+    // Cold start, untraced: the headline figures.
+    env.sim.resetCounters();
+    const profDir = spec.cpuProfDir;
+    if (profDir !== undefined) mkdirSync(profDir, { recursive: true });
+    const profiledSince = Date.now();
+    const hr0 = process.hrtime.bigint();
     const c0 = performance.now();
     daemon = env.startDaemon({
       logLevel: 'info',
-      ...(spec.cpuProfDir !== undefined ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${spec.cpuProfDir}`] } : {}),
+      ...(profDir !== undefined ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--heapsnapshot-signal=${HEAP_SNAPSHOT_SIGNAL}`, `--diagnostic-dir=${profDir}`] } : {}),
     });
-    const tCold = await watch.waitUntil(() => watch.wrongRows === 0 && watch.rootSystemId === hostUuid, 120_000);
+    const tCold = await watch.waitUntil(converged, 120_000);
+    const hrCold = process.hrtime.bigint();
     const coldStartMs = tCold - c0;
     const cold = env.sim.counters;
     const cpuCold = cpuSeconds(daemon.pid);
     const rssCold = rssMb(daemon.pid);
+    const atConvergence = await daemonMetrics(daemon);
+    const heapAtConvergenceMb = atConvergence.heapUsedMb;
 
     log(`${spec.name}: cold start ${round(coldStartMs)} ms, ${cold.totalCalls} XAPI calls, ${Math.round((cold.bytesIn + cold.bytesOut) / 1024)} KiB, ${round(rssCold)} MB RSS, ${round(cpuCold, 2)} s CPU`);
     // Settling: the follow-up pass, the re-subscription, and V8's memory reducer, which compacts the
@@ -237,6 +254,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     await sleep(spec.idleSeconds * 1000);
     const rssSettled = rssMb(daemon.pid);
     const cpuSettling = cpuSeconds(daemon.pid) - cpuCold;
+    const heapSettledMb = (await daemonMetrics(daemon)).heapUsedMb;
+    await sleep(1000);
     // Idle: nothing changes in either peer.
     const idle0 = cpuSeconds(daemon.pid);
     const i0 = performance.now();
@@ -263,11 +282,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const plugAndTime = async (p: ReturnType<typeof haltedVm>): Promise<number> => {
       const keys = { 'attached-mac': p.mac, 'xs-network-uuid': p.net, 'xs-vif-uuid': p.vif, 'xs-vm-uuid': p.vm };
       const s0 = performance.now();
-      void writer.transact([
-        insert('Interface', { name: p.name, external_ids: map(keys) }, 'i'),
-        insert('Port', { name: p.name, interfaces: namedUuid('i') }, 'p'),
-        mutate('Bridge', whereUuid(bridgeUuid), [['ports', 'insert', set([namedUuid('p')])]]),
-      ]);
+      // A failure shows as the wait below timing out.
+      writer
+        .transact([
+          insert('Interface', { name: p.name, external_ids: map(keys) }, 'i'),
+          insert('Port', { name: p.name, interfaces: namedUuid('i') }, 'p'),
+          mutate('Bridge', whereUuid(bridgeUuid), [['ports', 'insert', set([namedUuid('p')])]]),
+        ])
+        .catch(() => undefined);
       const s1 = await watch.waitUntil(() => watch.externalIds(p.name)?.get('iface-id') === p.vif, 30_000);
       return s1 - s0;
     };
@@ -284,6 +306,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     }
     const portCalls = env.sim.counters.totalCalls - calls0;
     const portBytes = env.sim.counters.bytesIn + env.sim.counters.bytesOut - bytes0;
+    const rssAfterPorts = rssMb(daemon.pid);
+    const heapAfterPortsMb = (await daemonMetrics(daemon)).heapUsedMb;
     // A port XAPI gave no notice of (its VM not placed here: plugged by hand, or a XAPI that cannot
     // say which VMs are scheduled here): the lookup path.
     const unannouncedMs: number[] = [];
@@ -306,6 +330,15 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       await sleep(30);
     }
 
+    let heap: HeapSummary | undefined;
+    if (profDir !== undefined) {
+      const asked = Date.now();
+      daemon.child.kill(HEAP_SNAPSHOT_SIGNAL);
+      const file = await awaitHeapSnapshot(profDir, asked);
+      if (file !== undefined) heap = summariseHeapSnapshot(file);
+      else log(`${spec.name}: no heap snapshot appeared in ${profDir}`);
+    }
+
     const result: ScenarioResult = {
       name: spec.name,
       interfaces: rows.length,
@@ -317,6 +350,10 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       floorTransactMs: round(floorTransactMs),
       floorMs: round(floorMonitorMs + floorTransactMs),
       floorRequestBytes,
+      floorRuns,
+      floorBestChunk: best?.chunk,
+      floorBestMs: best?.allVisibleMs ?? Number.NaN,
+      traced,
       coldStartMs: round(coldStartMs),
       coldVsFloor: round(coldStartMs / (floorMonitorMs + floorTransactMs), 2),
       coldXapiCalls: cold.totalCalls,
@@ -325,6 +362,13 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       rssMb: round(rssSettled),
       rssAtConvergenceMb: round(rssCold),
       peakRssMb: round(peakRssMb(daemon.pid)),
+      rssAfterPortsMb: round(rssAfterPorts),
+      heapAtConvergenceMb,
+      heapSettledMb,
+      heapAfterPortsMb,
+      coldXapiKib: Math.round((cold.bytesIn + cold.bytesOut) / 1024),
+      coldPasses: atConvergence.passes,
+      coldPassSeconds: atConvergence.passSeconds,
       cpuSeconds: round(cpuCold, 2),
       cpuSettlingSeconds: round(cpuSettling, 2),
       idleCpuPercent: round(idleCpuPercent, 2),
@@ -338,10 +382,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       overrideP50Ms: round(percentile(overrideMs, 50)),
       overrideMaxMs: round(Math.max(...overrideMs)),
       wallSeconds: round((performance.now() - wall0) / 1000),
+      ...(heap !== undefined ? { heap } : {}),
     };
     const stopped = await daemon.stop('SIGTERM');
     if (stopped.code !== 0) log(`${spec.name}: daemon exited with ${String(stopped.code ?? stopped.signal)}`);
-    return result;
+    const profile = profDir === undefined ? undefined : newestCpuProfile(profDir, profiledSince);
+    if (profile === undefined) return result;
+    // V8's profile clock is CLOCK_MONOTONIC in microseconds, as process.hrtime here.
+    return { ...result, cpuCold: summariseCpuProfile(profile, Number(hr0 / 1000n), Number(hrCold / 1000n)), cpuWhole: summariseCpuProfile(profile, 0, Number.MAX_SAFE_INTEGER) };
   } catch (err) {
     if (daemon !== undefined) log(`${spec.name}: daemon stderr: ${daemon.stderr().slice(-2000)}\nlast logs: ${daemon.logs.slice(-5).map((l) => JSON.stringify(l).slice(0, 400)).join('\n')}`);
     throw err;

@@ -17,6 +17,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const UNIT = join(ROOT, 'systemd/ovs-xapi-sync.service');
 const DROP_IN = join(ROOT, 'systemd/ovs-xapi-sync.service.d/10-hardening.conf');
 const SYSCONFIG = join(ROOT, 'systemd/sysconfig.example');
+/** What /usr/sbin/ovs-xapi-sync links to in the package (scripts/package/build.sh). */
+const LAUNCHER = join(ROOT, 'scripts/package/launcher');
 
 /**
  * Every directive the base unit may use, with its section and the systemd version that introduced it
@@ -27,6 +29,7 @@ const DIRECTIVES_219: Readonly<Record<string, { section: string; since: number }
   Documentation: { section: 'Unit', since: 38 },
   Wants: { section: 'Unit', since: 38 },
   After: { section: 'Unit', since: 38 },
+  Conflicts: { section: 'Unit', since: 38 },
   Type: { section: 'Service', since: 38 },
   NotifyAccess: { section: 'Service', since: 38 },
   EnvironmentFile: { section: 'Service', since: 38 },
@@ -220,9 +223,8 @@ describe('base unit vocabulary (systemd 219)', () => {
     expect(exec).toHaveLength(1);
     expect(exec[0]).toMatch(/ --pidfile( |$)/);
     expect(exec[0]).toMatch(/ --config \/etc\/ovs-xapi-sync\/config\.json( |$)/);
-    // The daemon runs in production with the same V8 options as in the tests and the benchmark.
-    const nodeArgs = (exec[0] ?? '').split(/\s+/).slice(1, (exec[0] ?? '').split(/\s+/).findIndex((w) => w.endsWith('/dist/cli.js')));
-    expect(nodeArgs).toEqual([...DAEMON_NODE_ARGS]);
+    expect(exec[0]).toMatch(/^\/usr\/sbin\/ovs-xapi-sync /);
+    expect(valueOf(directives, 'Conflicts', 'Unit')).toEqual(['openvswitch-xapi-sync.service']);
     const environment = valueOf(directives, 'Environment');
     for (const [name, value] of Object.entries(DAEMON_ENV)) expect(environment).toContain(`${name}=${value}`);
     for (const key of ['Wants', 'After']) {
@@ -238,6 +240,16 @@ describe('base unit vocabulary (systemd 219)', () => {
     expect(valueOf(directives, 'SystemCallArchitectures')).toEqual(['native']);
     expect(valueOf(directives, 'ReadWriteDirectories').join(' ')).toContain('/var/run/openvswitch');
     expect(valueOf(directives, 'WantedBy', 'Install')).toEqual(['multi-user.target']);
+  });
+});
+
+describe('the packaged command', () => {
+  it('starts the bundled node with the same V8 options as the tests and the benchmark', () => {
+    // The kernel passes everything after the interpreter on a #! line as ONE argument, so the launcher
+    // can carry one node option at most: a second one in DAEMON_NODE_ARGS must fail here.
+    const shebang = /^#!(\S+)(?: (.*))?$/.exec(readFileSync(LAUNCHER, 'utf8').split('\n')[0] ?? '');
+    expect(shebang?.[1]).toBe('/opt/ovs-xapi-sync/bin/node');
+    expect(shebang?.[2] === undefined ? [] : [shebang[2]]).toEqual([...DAEMON_NODE_ARGS]);
   });
 });
 
