@@ -83,7 +83,9 @@ export class SimState extends SimStore {
       name_label: options.hostname,
       name_description: 'Default install',
       hostname: options.hostname,
-      address: options.address ?? `192.0.2.${String(this.count('host') + 1)}`,
+      // Loopback, never a routable address: a client that learns the pool's members (failover) may dial
+      // them, and tests must send nothing off this machine. Pool mode assigns 127.0.0.(2+i) explicitly.
+      address: options.address ?? `127.0.0.${String(this.count('host') + 2)}`,
       software_version: toStruct(software),
       other_config: {},
       current_operations: {},

@@ -34,11 +34,13 @@ describe('a daemon pointed at a pool member over http', () => {
     if (pool === undefined) throw new Error('the simulator is not in pool-member mode');
     expect(env.xapiUrl).not.toBe(pool.masterUrl);
     const masterRef = env.sim.state.all('pool')[0]!.fields.master;
-    const master = env.sim.state.byRef('host', String(masterRef));
+    const master = typeof masterRef === 'string' ? env.sim.state.byRef('host', masterRef) : undefined;
     expect(master?.uuid).not.toBe(INSTALLATION_UUID);
     expect(env.sim.thisHost.uuid).toBe(INSTALLATION_UUID);
     await waitFor(async () => (await env.getKey('Open_vSwitch', '.', 'external_ids', 'system-id')) === INSTALLATION_UUID, 15_000, 'system-id');
     expect(await env.getKey('Open_vSwitch', '.', 'external_ids', 'xs-system-uuid')).toBe(INSTALLATION_UUID);
+    // The watcher found its host by the inventory's uuid; the session's this_host would be the master.
+    expect(env.sim.counters.calls['host.get_by_uuid'] ?? 0).toBeGreaterThan(0);
     await daemon.waitForLog((l) => JSON.stringify(l).includes('HOST_IS_SLAVE') || JSON.stringify(l).includes(new URL(pool.masterUrl).hostname));
   });
 
