@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 
 // The bin entry point: the exit code is main's; process.exit also ends peers' lingering sockets
-// once main has closed what it owns (DESIGN §4: SIGTERM exits 0 within 5 s).
+// once main has closed what it owns (docs/design.md §6: SIGTERM exits 0 within 5 s).
 // `logs` is the one subcommand (the journal viewer, issue 15); it does not load the daemon's modules.
 const argv = process.argv.slice(2);
 const run =

@@ -8,7 +8,7 @@ import { MANAGED_KEYS, type ManagedKey } from './reconcile/changeset.js';
 import { isSafeId, MAX_ID_LENGTH, quoteForLog } from './reconcile/validate.js';
 
 /**
- * Typed configuration with one precedence rule (DESIGN §4): command line > environment
+ * Typed configuration with one precedence rule (docs/design.md §6): command line > environment
  * (`OVS_XAPI_SYNC_<UPPER_SNAKE>`) > JSON config file (camelCase keys) > defaults.
  *
  * Everything here is a pure function of its inputs (argv, env, a file reader, the pid): no `process.*`.
@@ -19,7 +19,7 @@ import { isSafeId, MAX_ID_LENGTH, quoteForLog } from './reconcile/validate.js';
 export const PROGRAM_NAME = 'ovs-xapi-sync';
 export const ENV_PREFIX = 'OVS_XAPI_SYNC_';
 export const DEFAULT_CONFIG_PATH = '/etc/ovs-xapi-sync/config.json';
-/** OVS's built-in run directory (reference/ovsdb.md §6: lib/dirs.c). */
+/** OVS's built-in run directory (docs/ovsdb.md §6: lib/dirs.c). */
 export const DEFAULT_OVS_RUNDIR = '/var/run/openvswitch';
 /** The documented default port of the HTTP health endpoint (loopback only by default). */
 export const DEFAULT_HEALTH_PORT = 9720;
@@ -77,7 +77,7 @@ export interface Config {
   readonly logJournaldPrefix: boolean;
   /** Upper bound of the capped exponential reconnect/retry backoff. */
   readonly retryMaxDelayMs: number;
-  /** Grace period for SIGTERM/SIGINT before giving up on in-flight work (DESIGN §4: exit within 5 s). */
+  /** Grace period for SIGTERM/SIGINT before giving up on in-flight work (docs/design.md §6: exit within 5 s). */
   readonly shutdownTimeoutMs: number;
   /** `$OVS_RUNDIR` or `/var/run/openvswitch`: where ovs-appctl looks for `NAME.pid` and `NAME.PID.ctl`. */
   readonly ovsRundir: string;

@@ -12,7 +12,7 @@ export type ErrorCode =
   | 'OVSDB_MESSAGE_TOO_LARGE' // one incoming message exceeded the size cap
   | 'OVSDB_RPC_ERROR' // a JSON-RPC error reply (RFC 7047 §4: request-level failure)
   | 'OVSDB_OPERATION' // an in-band operation or commit error (RFC 7047 §4.1.3)
-  | 'OVSDB_REPLICA_INCONSISTENT' // an update that does not fit the replica (see reference/ovsdb.md §8)
+  | 'OVSDB_REPLICA_INCONSISTENT' // an update that does not fit the replica (see docs/ovsdb.md §8)
   | 'OVSDB_SANDBOX' // the private ovsdb-server sandbox (tests, demo, bench) could not be started or driven
   // XAPI (src/xapi)
   | 'XAPI_URL_INVALID' // an XAPI URL we cannot parse

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import type { DestinationStream, LevelWithSilent, LogFn, Logger } from 'pino';
 
 /**
- * The pino root logger: NDJSON on stdout (journald captures it: reference/ecosystem.md §2), one child
+ * The pino root logger: NDJSON on stdout (journald captures it: docs/platform.md §4), one child
  * per component (`{"component":"xapi"}`), secrets redacted, an optional `<N>` syslog-priority prefix,
  * and a level API for SIGUSR2, SIGHUP and `vlog/set`.
  */
@@ -203,7 +203,7 @@ interface FailureState {
 }
 
 /**
- * Keeps a flapping peer from flooding the journal (reference/style.md practice 13: suppression
+ * Keeps a flapping peer from flooding the journal (docs/design.md §8: suppression
  * counter) while still saying how often it failed and when it came back. No timers: summaries are
  * emitted on the next failure, so nothing runs when nothing happens.
  */

@@ -22,7 +22,7 @@ import { DEFAULT_BACKOFF } from './time/backoff.js';
 import { realClock } from './time/clock.js';
 import { createXapiClient, type XapiClient } from './xapi/client.js';
 
-/** Exit codes (DESIGN §4): 0 ok / converged, 1 failure / not converged, 2 bad option or config. */
+/** Exit codes (docs/design.md §6): 0 ok / converged, 1 failure / not converged, 2 bad option or config. */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -84,7 +84,7 @@ function buildPeers(rt: Runtime, logging: Logging, engine: Pick<SyncEngineOption
   return { ovsdb, xapi, engine: sync };
 }
 
-/** `--once`: one full reconcile; 0 when the database is converged afterwards, 1 when not (DESIGN §4). */
+/** `--once`: one full reconcile; 0 when the database is converged afterwards, 1 when not (docs/design.md §6). */
 async function runOnce(rt: Runtime, logging: Logging): Promise<number> {
   const peers = buildPeers(rt, logging, { resyncIntervalMs: 0 });
   const { rootPrefix, database, dryRun } = rt.config;
@@ -146,7 +146,7 @@ async function runDaemon(rt: Runtime, logging: Logging, argv: readonly string[])
     shuttingDown = true;
     log.info({ reason }, 'stopping');
     notifier.stopping('stopping');
-    // DESIGN §4: exit within 5 s whatever a peer does; the in-flight transaction is finished or abandoned.
+    // docs/design.md §6: exit within 5 s whatever a peer does; the in-flight transaction is finished or abandoned.
     if (await boundedWait(started.stopAll(), rt.config.shutdownTimeoutMs)) log.info('stopped');
     else log.warn('shutdown grace period over; exiting with work abandoned');
     finish(EXIT_OK);
@@ -185,7 +185,7 @@ async function runDaemon(rt: Runtime, logging: Logging, argv: readonly string[])
 
   // Start order: health first (systemd READY once it listens), then both peers, then the engine (in
   // the same turn: it misses no event). XAPI waits for its init cookie without holding OVSDB monitoring
-  // back (DESIGN §4 Start-up).
+  // back (docs/design.md §9).
   ovsdb.start();
   started.push('ovsdb', () => ovsdb.close());
   started.push('xapi', () => xapi.close());
@@ -229,7 +229,7 @@ async function reload(rt: Runtime, logging: Logging, argv: readonly string[], en
 }
 
 /**
- * The composition root (DESIGN §3): argv/config → logger → components → signals. The only module that
+ * The composition root (docs/ARCHITECTURE.md §4): argv/config → logger → components → signals. The only module that
  * touches `process` besides the bin shim. Resolves with the exit code; never throws.
  */
 export async function main(argv: readonly string[]): Promise<number> {

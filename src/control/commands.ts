@@ -2,7 +2,7 @@ import { redactRefs } from '../log.js';
 import type { Logging, SettableLevel } from '../log.js';
 
 /**
- * The unixctl command registry and the commands every OVS daemon answers (reference/ovsdb.md §6):
+ * The unixctl command registry and the commands every OVS daemon answers (docs/ovsdb.md §6):
  * `list-commands` and `version` (registered by the registry itself, as `unixctl_server_create` does) and
  * `vlog/set`, `vlog/list`, `vlog/reopen` on top of `log.ts` (`registerVlogCommands`). Replies and
  * error texts follow OVS lib/unixctl.c `process_command` word for word, since operators' scripts and
@@ -197,7 +197,7 @@ export interface DaemonCommands {
   status(): string;
 }
 
-/** Registers `exit`, `flush-cache` and `status` (DESIGN §4 control socket). */
+/** Registers `exit`, `flush-cache` and `status` (docs/design.md §7). */
 export function registerDaemonCommands(registry: CommandRegistry, commands: DaemonCommands): void {
   registry.register('exit', '', 0, 0, () => {
     commands.exit();

@@ -6,7 +6,7 @@ import { CodedError, describeError } from '../errors.js';
 /**
  * An OVS-compatible pidfile: `ovs-appctl -t NAME` reads `$OVS_RUNDIR/NAME.pid` and accepts it only if a
  * POSIX `fcntl` write lock (F_WRLCK, whole file) is held on it by the pid written in it
- * (reference/ovsdb.md §6: lib/daemon-unix.c `read_pidfile__`). A `flock(2)` lock is invisible to
+ * (docs/ovsdb.md §6: lib/daemon-unix.c `read_pidfile__`). A `flock(2)` lock is invisible to
  * F_GETLK, so Node needs an addon: `fs-ext`'s asynchronous `fcntl(fd, 'setlk', F_WRLCK, cb)` sets
  * `{l_type: F_WRLCK, l_whence: SEEK_SET, l_start: 0, l_len: 0}`, i.e. the whole file. Its
  * `fcntlSync` must NOT be used for locks: fs-ext 2.1.1 passes the int argument where `struct flock *`

@@ -8,7 +8,7 @@ import { JsonMessageSplitter } from '../ovsdb/framing.js';
 import type { CommandRegistry } from './commands.js';
 
 /**
- * The ovs-appctl control socket (reference/ovsdb.md §6): JSON-RPC 1.0 over a unix socket with OVSDB's
+ * The ovs-appctl control socket (docs/ovsdb.md §6): JSON-RPC 1.0 over a unix socket with OVSDB's
  * concatenated-JSON framing. Requests are `{"id","method","params":[strings]}`; a success reply is
  * `{"id","result":BODY,"error":null}`, a failure `{"id","error":BODY}` without `result` (captured from
  * ovsdb-server 3.1). Requests on one connection are answered in order; any message that is not a

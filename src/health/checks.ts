@@ -12,7 +12,7 @@ export interface CheckResult {
 /**
  * A check is synchronous on purpose: it reads state the owning component already keeps, so a probe
  * answers within milliseconds even while a large transaction or XAPI reply is in flight. A check must
- * never await a peer (reference/ecosystem.md §3: liveness must not depend on dependencies, readiness
+ * never await a peer (docs/platform.md §5: liveness must not depend on dependencies, readiness
  * reports their last known state).
  */
 export type Check = () => CheckResult;

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { CheckResult } from './checks.js';
 
 /**
- * Liveness answers "is this process wedged?" (reference/ecosystem.md §3): the event loop must be
+ * Liveness answers "is this process wedged?" (docs/platform.md §5): the event loop must be
  * responsive and the sync loop must be making progress. Neither looks at a peer.
  */
 
@@ -92,7 +92,7 @@ export class EventLoopLagProbe {
 export interface ProgressTrackerOptions {
   /**
    * The longest gap expected between two finished passes when all is well: the periodic full resync
-   * interval (DESIGN §3, default 10 minutes) guarantees a pass at least that often.
+   * interval (docs/design.md §4.4, default 10 minutes) guarantees a pass at least that often.
    */
   readonly expectedIntervalMs: number;
   /** No pass finished within `factor × expectedIntervalMs` means the loop is stalled (default 3). */
@@ -105,7 +105,7 @@ export interface ProgressTrackerOptions {
 
 /**
  * Tracks whether the sync loop is making progress, for `/livez` and the systemd watchdog (a bare
- * timer only proves that the event loop runs; reference/ecosystem.md §1.1). The composition root wraps
+ * timer only proves that the event loop runs; docs/platform.md §2). The composition root wraps
  * the reconcile pass: `passStarted()` before, `passFinished()` after (whatever its outcome: a failed
  * pass that will be retried is still progress). Idle between passes is healthy until no pass has
  * finished for `factor × expectedIntervalMs`.

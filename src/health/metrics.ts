@@ -4,7 +4,7 @@ import { TRANSACTION_OUTCOMES, type TransactionOutcome, type XapiCallOutcome } f
 /**
  * The daemon's Prometheus metrics, behind plain methods so callers need not know prom-client.
  *
- * Naming follows the Prometheus conventions (reference/ecosystem.md §3): one `ovs_xapi_sync_` prefix on
+ * Naming follows the Prometheus conventions (docs/platform.md §5): one `ovs_xapi_sync_` prefix on
  * our own series only (the standard `process_*` / `nodejs_*` names stay as dashboards expect them),
  * counters end in `_total`, durations are histograms in `_seconds`, build metadata is `_build_info`.
  * Labels are low-cardinality by construction: every free-form label value (XAPI method, XAPI error

@@ -8,7 +8,7 @@ import { EventLoopLagProbe, type EventLoopLagProbeOptions } from './liveness.js'
 import type { Metrics } from './metrics.js';
 
 /**
- * HTTP/1.1 health endpoint (DESIGN §4 "Health", reference/ecosystem.md §3):
+ * HTTP/1.1 health endpoint (docs/design.md §5, docs/platform.md §5):
  *   GET /livez, /healthz  200 {"status":"ok"} while the event loop is responsive and the sync loop makes
  *                         progress; else 503 {"status":"unhealthy","checks":{…}}.
  *   GET /readyz           200 when every readiness check passes; else 503

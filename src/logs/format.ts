@@ -1,6 +1,6 @@
 /**
  * The readable view of the daemon's journal (issue 15: a dom0 has no npm, so no `npx pino-pretty`).
- * Input lines are what `journalctl -o cat` prints: the daemon's pino NDJSON (DESIGN §4; journald has
+ * Input lines are what `journalctl -o cat` prints: the daemon's pino NDJSON (docs/design.md §6; journald has
  * already removed the `<N>` priority prefix, which is tolerated here all the same) and anything else
  * the unit wrote (a crash trace, systemd's own lines). A pino line becomes
  * `2026-12-07 13:01:54.123 WARN  [xapi] message key=value …` with an error's stack on indented lines

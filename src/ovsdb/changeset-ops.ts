@@ -2,11 +2,11 @@ import type { ChangeSet } from '../reconcile/changeset.js';
 import { comment, mutateMapKeys, updateColumns, type Operation } from './operations.js';
 
 /**
- * Turns the reconciler's ChangeSet into the operations of ONE transaction (DESIGN §2): each owned map
+ * Turns the reconciler's ChangeSet into the operations of ONE transaction (docs/design.md §2.4): each owned map
  * column becomes one `mutate` (delete of the keys that change, then insert of their new pairs, so every
  * other key stays exactly as found), each owned scalar column an `update` of that column only, every
  * row addressed by `_uuid` (a row deleted meanwhile matches nothing). A `comment` names the daemon so
- * `ovsdb-tool show-log` tells who wrote what (reference/ovsdb.md §3 "comment"). An empty ChangeSet
+ * `ovsdb-tool show-log` tells who wrote what (docs/ovsdb.md §3 "comment"). An empty ChangeSet
  * gives no operations: the caller sends nothing.
  */
 export function changeSetOperations(changes: ChangeSet, commentText: string): Operation[] {

@@ -45,7 +45,7 @@ export interface OvsdbClientCounters {
 }
 
 export interface TransactOptions {
-  /** Appended as a `comment` operation: recorded with the commit in the database log (reference/ovsdb.md §3). */
+  /** Appended as a `comment` operation: recorded with the commit in the database log (docs/ovsdb.md §3). */
   readonly comment?: string;
   readonly timeoutMs?: number;
 }
@@ -63,7 +63,7 @@ interface Listeners {
  *   forever with capped backoff. `close()` stops it and resolves once nothing is left running.
  * - `replica.ready` is true, and `replica.table(name)` returns rows, only while a complete copy is held:
  *   after the initial monitor reply of the current connection is applied. On a disconnect it becomes
- *   not ready until the resync after the reconnect is applied (DESIGN §3: no half-built view).
+ *   not ready until the resync after the reconnect is applied (docs/design.md §4.6: no half-built view).
  * - `on('change')` receives every applied change (rows inserted/modified/deleted per table; a resync
  *   reports rows that disappeared while disconnected as deleted). `on('state')` receives
  *   `connecting` / `monitoring` / `disconnected` transitions.

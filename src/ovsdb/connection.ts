@@ -13,7 +13,7 @@ export interface ConnectionOptions {
   readonly logger: Logger;
   /**
    * Idle time after which we send our own echo probe; no message within one more interval drops the
-   * connection. Also used on unix sockets, where ovsdb-server never probes (reference/ovsdb.md §1).
+   * connection. Also used on unix sockets, where ovsdb-server never probes (docs/ovsdb.md §1).
    * 0 disables probing.
    */
   readonly probeIntervalMs?: number;
@@ -33,7 +33,7 @@ interface Pending {
 }
 
 /**
- * One JSON-RPC 1.0 session on one socket, as ovsdb-server speaks it (reference/ovsdb.md §1):
+ * One JSON-RPC 1.0 session on one socket, as ovsdb-server speaks it (docs/ovsdb.md §1):
  * - requests carry numeric ids; never a `jsonrpc` member (the server drops the connection for it);
  * - the server's `{"id":"echo","method":"echo"}` is answered with its params; no other reply is ever sent
  *   unasked (an unsolicited reply is fatal to the server session);
@@ -207,7 +207,7 @@ export class OvsdbConnection {
     }
   }
 
-  /** Classifies like ovsdb-server does: a member equal to null counts as absent (reference/ovsdb.md §1). */
+  /** Classifies like ovsdb-server does: a member equal to null counts as absent (docs/ovsdb.md §1). */
   private dispatch(message: Record<string, unknown>): void {
     const method = message.method ?? null;
     const id = message.id ?? null;
@@ -255,7 +255,7 @@ export class OvsdbConnection {
       return;
     }
     // ovsdb-server sends no other request. Replying would be an unsolicited reply to a real server
-    // (fatal, reference/ovsdb.md §1), so a misbehaving peer's request is logged and dropped.
+    // (fatal, docs/ovsdb.md §1), so a misbehaving peer's request is logged and dropped.
     this.log.warn({ method }, 'ovsdb: ignoring an unexpected request from the server');
   }
 
@@ -268,7 +268,7 @@ export class OvsdbConnection {
   }
 
   /**
-   * Inactivity probe (RFC 7047 §4.1.11, reference/ovsdb.md §1): after `probeIntervalMs` without receiving
+   * Inactivity probe (RFC 7047 §4.1.11, docs/ovsdb.md §1): after `probeIntervalMs` without receiving
    * anything, send an echo; if nothing at all arrives within one more interval, the server is hung.
    */
   private onProbeTimer(): void {

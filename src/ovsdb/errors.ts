@@ -24,7 +24,7 @@ export class OvsdbError extends CodedError {
 }
 
 /**
- * A JSON-RPC error reply (`{"id":N,"error":E}`, `result` absent: reference/ovsdb.md §1). `error` is the
+ * A JSON-RPC error reply (`{"id":N,"error":E}`, `result` absent: docs/ovsdb.md §1). `error` is the
  * server's value as sent: a bare string such as `"unknown method"`, or an `<error>` object.
  */
 export class OvsdbRpcError extends OvsdbError {

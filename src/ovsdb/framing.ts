@@ -1,8 +1,8 @@
 import { OvsdbError } from './errors.js';
 
-/** Default cap on one incoming message: ovsdb-server 3.1 has none of its own (reference/ovsdb.md §1). */
+/** Default cap on one incoming message: ovsdb-server 3.1 has none of its own (docs/ovsdb.md §1). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-/** ovsdb-server rejects deeper nesting (`JSON_MAX_HEIGHT`, reference/ovsdb.md §1); so do we. */
+/** ovsdb-server rejects deeper nesting (`JSON_MAX_HEIGHT`, docs/ovsdb.md §1); so do we. */
 export const DEFAULT_MAX_DEPTH = 1000;
 
 export interface FramingOptions {
@@ -23,7 +23,7 @@ function isSpace(b: number): boolean {
 
 /**
  * Splits a byte stream of concatenated top-level JSON objects, the only framing JSON-RPC 1.0 has on an
- * OVSDB connection (no delimiter, no length prefix: reference/ovsdb.md §1, RFC 7047 §4).
+ * OVSDB connection (no delimiter, no length prefix: docs/ovsdb.md §1, RFC 7047 §4).
  *
  * The scan tracks nesting depth and string/escape state on bytes, so a multi-byte UTF-8 character or an
  * escape split across chunks is harmless (every byte of a multi-byte sequence is >= 0x80 and cannot be

@@ -1,4 +1,4 @@
-/** Public surface of the OVSDB client (DESIGN §3: `src/ovsdb`). */
+/** Public surface of the OVSDB client (docs/ARCHITECTURE.md §5: `src/ovsdb`). */
 export { OvsdbClient } from './client.js';
 export type { OvsdbClientOptions, OvsdbClientState, OvsdbClientCounters, TransactOptions } from './client.js';
 export { OvsdbError, OvsdbOperationError, OvsdbRpcError } from './errors.js';

@@ -3,7 +3,7 @@ import type { OvsdbConnection } from './connection.js';
 import { ZERO_UUID } from './notation.js';
 import type { MonitorSpec, Replica, ReplicaChange, UpdateFormat } from './replica.js';
 
-/** Tried in this order; a server answering `"unknown method"` gets the next one (reference/ovsdb.md §2). */
+/** Tried in this order; a server answering `"unknown method"` gets the next one (docs/ovsdb.md §2). */
 export const MONITOR_METHODS = ['monitor_cond_since', 'monitor_cond', 'monitor'] as const;
 export type MonitorMethod = (typeof MONITOR_METHODS)[number];
 
@@ -24,7 +24,7 @@ export interface MonitorOptions {
   readonly replica: Replica;
   /**
    * The `monitor_cond_since` resume point, read before and updated during the monitor. Only clustered
-   * or relay databases ever return a non-zero id (reference/ovsdb.md §2); it is zeroed on inconsistency.
+   * or relay databases ever return a non-zero id (docs/ovsdb.md §2); it is zeroed on inconsistency.
    */
   readonly txnId: { value: string };
   readonly timeoutMs?: number;

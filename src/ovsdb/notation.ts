@@ -1,7 +1,7 @@
 import { OvsdbError } from './errors.js';
 
 /**
- * OVSDB JSON notation (RFC 7047 §5.1; reference/ovsdb.md §4). Values on the wire are decoded by the
+ * OVSDB JSON notation (RFC 7047 §5.1; docs/ovsdb.md §4). Values on the wire are decoded by the
  * column's schema type, never by shape: a bare `["uuid","…"]` is an atom, not a two-element array.
  */
 
@@ -46,7 +46,7 @@ export function map(pairs: ReadonlyMap<Atom, Atom> | Iterable<readonly [Atom, At
   const seen = new Set<string>();
   for (const [k] of entries) {
     const key = JSON.stringify(k);
-    // ovsdb-server rejects duplicate keys ("map contains duplicate key", reference/ovsdb.md §4).
+    // ovsdb-server rejects duplicate keys ("map contains duplicate key", docs/ovsdb.md §4).
     if (seen.has(key)) throw notationError(`duplicate map key ${key}`);
     seen.add(key);
   }

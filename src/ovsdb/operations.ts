@@ -9,7 +9,7 @@ export type Mutator = '+=' | '-=' | '*=' | '/=' | '%=' | 'insert' | 'delete';
 export type Mutation = readonly [string, Mutator, Value];
 export type Row = Readonly<Record<string, Value>>;
 
-/** Typed RFC 7047 §5.2 operations (reference/ovsdb.md §3). */
+/** Typed RFC 7047 §5.2 operations (docs/ovsdb.md §3). */
 export interface MutateOperation {
   readonly op: 'mutate';
   readonly table: string;
@@ -38,7 +38,7 @@ export type Operation =
 
 /**
  * One successful operation's result. ovsdb-server returns `{}` for `wait`, `comment` and `commit`
- * (reference/ovsdb.md §3), `{"uuid":…}` for insert, `{"count":n}` for update/mutate/delete and
+ * (docs/ovsdb.md §3), `{"uuid":…}` for insert, `{"count":n}` for update/mutate/delete and
  * `{"rows":[…]}` for select (rows in wire notation).
  */
 export interface OperationResult {
@@ -91,7 +91,7 @@ export function comment(text: string): Operation {
 
 /**
  * Sets and removes some keys of a `map<string,string>` column of one row, leaving every other key as it
- * is (DESIGN §2; reference/ovsdb.md §3). One `mutate` addressed by `_uuid` whose mutations run in order:
+ * is (docs/design.md §2.4; docs/ovsdb.md §3). One `mutate` addressed by `_uuid` whose mutations run in order:
  * `delete ["set",[every key being set or removed]]`, then `insert ["map",[[k,v]…]]` for the keys being
  * set (a map `insert` never overwrites an existing key, hence the delete first). A row deleted meanwhile
  * matches nothing: the result is `{"count":0}`, not an error. Idempotent, so safe to resend after a

@@ -2,7 +2,7 @@ import { OvsdbError, isRecord } from './errors.js';
 import { decodeOptionalString, decodeString, decodeStringMap, decodeStringSet } from './notation.js';
 
 /**
- * How a monitored column is decoded (by schema type, never by shape: reference/ovsdb.md §4).
+ * How a monitored column is decoded (by schema type, never by shape: docs/ovsdb.md §4).
  * - `string`: a scalar string (`name`); missing in `initial`/`insert` means "" (the default).
  * - `optional-string`: a set of 0..1 strings (`fail_mode`, `system_type`) → `string | undefined`.
  * - `string-map`: `map<string,string>` (`external_ids`, `other_config`) → `ReadonlyMap<string,string>`.
@@ -13,7 +13,7 @@ export type TableSpec = Readonly<Record<string, ColumnKind>>;
 /** Tables to monitor and the columns of each, with their kinds. */
 export type MonitorSpec = Readonly<Record<string, TableSpec>>;
 
-/** The daemon's default monitor set (DESIGN §2: the columns the rules read or write). */
+/** The daemon's default monitor set (docs/design.md §2: the columns the rules read or write). */
 export const DEFAULT_MONITOR_SPEC = {
   Open_vSwitch: {
     external_ids: 'string-map',
@@ -78,7 +78,7 @@ function inconsistent(message: string): OvsdbError {
 
 /**
  * The in-memory copy of the monitored tables. Not exposed to readers until `ready`: the first full
- * monitor reply after each (re)connect must be applied first (DESIGN §3). Updates are applied in place
+ * monitor reply after each (re)connect must be applied first (docs/design.md §4.6). Updates are applied in place
  * (Maps, no per-update copies); an update that does not fit (modify/delete of a missing row, insert of an
  * existing one) throws `OVSDB_REPLICA_INCONSISTENT`, after which the owner must reconnect and resync.
  */
@@ -280,7 +280,7 @@ function decodeColumn(kind: ColumnKind, value: unknown): DecodedValue {
   }
 }
 
-/** `initial`/`insert` omit default-valued columns (reference/ovsdb.md §2): missing means default. */
+/** `initial`/`insert` omit default-valued columns (docs/ovsdb.md §2): missing means default. */
 function decodeFullRow(spec: TableSpec, id: string, value: unknown, table: string): ReplicaRow {
   if (!isRecord(value)) throw new OvsdbError('OVSDB_PROTOCOL', `${table} row ${id} is not an object`);
   const row: Record<string, DecodedValue> = { _uuid: id };
@@ -292,7 +292,7 @@ function decodeFullRow(spec: TableSpec, id: string, value: unknown, table: strin
 }
 
 /**
- * `modify` diff (ovsdb-server(7) §4.1.14, reference/ovsdb.md §2): a scalar or optional (0..1) column
+ * `modify` diff (ovsdb-server(7) §4.1.14, docs/ovsdb.md §2): a scalar or optional (0..1) column
  * carries the new value; a set column (max > 1) the symmetric difference; a map column toggles: a missing key is added, a key with the
  * same value is removed, a key with another value takes it. Applying the same diff twice undoes it, so
  * each diff must be applied exactly once, against the previous value.

@@ -1,13 +1,13 @@
 import type { Uuid } from './views.js';
 
 /**
- * What the daemon owns (DESIGN §2), per table: map keys per map column and whole scalar columns. The
+ * What the daemon owns (docs/design.md §2.4), per table: map keys per map column and whole scalar columns. The
  * rules only ever produce intents for these, the diff refuses anything else, and the tests check every
  * ChangeSet against this one description. Every other key of every map is left exactly as found.
  *
  * The four `COPIED_TAP_KEYS` are owned on `tapD.N` rows whose `vifD.N` exists, and only there; on every
  * other Interface row they are facts written by the hotplug scripts and are never touched.
- * `neutron-port-uuid` is owned on `vifD.N` rows only (DESIGN §2: "(vif rows)"); on taps and other rows
+ * `neutron-port-uuid` is owned on `vifD.N` rows only (docs/design.md §2: "(vif rows)"); on taps and other rows
  * it is left as found.
  *
  * Which of these the daemon actually writes is narrowed further by the config (`managedKeys`,
@@ -45,7 +45,7 @@ export const OWNED = {
   },
 } as const satisfies Record<OwnedTable, TableOwnership>;
 
-/** Keys a tap takes from its vif (DESIGN §2, Interface table). */
+/** Keys a tap takes from its vif (docs/design.md §2.3). */
 export const COPIED_TAP_KEYS = ['attached-mac', 'xs-network-uuid', 'xs-vif-uuid', 'xs-vm-uuid'] as const;
 
 type OwnedName<T> = T extends { readonly maps: infer M; readonly scalars: readonly (infer S)[] }
@@ -61,7 +61,7 @@ export type ManagedKey = OwnedName<(typeof OWNED)[OwnedTable]>;
 
 /**
  * Every owned field, in `OWNED` order: the default of `managedKeys`. A field left out of the config's
- * list is never written nor removed (DESIGN §2 "Managed keys"), and the rules skip its XAPI lookups,
+ * list is never written nor removed (docs/design.md §2 "Managed keys"), and the rules skip its XAPI lookups,
  * so it can neither make a row pending nor raise a warning.
  */
 export const MANAGED_KEYS: readonly ManagedKey[] = (Object.keys(OWNED) as OwnedTable[]).flatMap((table) => {

@@ -89,7 +89,7 @@ export function nonEmpty(value: string | undefined): string | undefined {
 
 /**
  * True when the config lets the daemon write and remove `key`: it is in `managedKeys` (absent = every
- * owned field) and, for `neutron-port-uuid`, `neutronPortUuid` is not false (DESIGN §2 "Managed keys").
+ * owned field) and, for `neutron-port-uuid`, `neutronPortUuid` is not false (docs/design.md §2 "Managed keys").
  */
 export function manages(facts: SystemFacts, key: ManagedKey): boolean {
   if (key === 'neutron-port-uuid' && facts.neutronPortUuid === false) return false;

@@ -4,7 +4,7 @@ import type { Findings, RowIntent, RowRef } from './intent.js';
 import { isSafeId, quoteForLog } from './validate.js';
 import type { OpenVSwitchRow, SystemFacts, XapiHost, XapiObjectState, XapiView } from './views.js';
 
-/** The Open_vSwitch rules of DESIGN §2 for the root row (the table of XAPI outcomes is in rules.ts). */
+/** The Open_vSwitch rules of docs/design.md §3 for the root row (the table of XAPI outcomes is in rules.ts). */
 export function rootIntent(row: OpenVSwitchRow, xapi: XapiView, facts: SystemFacts, findings: Findings): RowIntent {
   const ref: RowRef = { table: 'Open_vSwitch', uuid: row.uuid, name: undefined };
   const ext = new Map<string, string | null>();

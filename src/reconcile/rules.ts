@@ -10,7 +10,7 @@ export type { RowIntent } from './intent.js';
 export { rootIntent } from './root-rules.js';
 
 /*
- * The rules of DESIGN §2 as pure functions from one row (plus the views and the config's facts) to a
+ * The rules of docs/design.md §2 as pure functions from one row (plus the views and the config's facts) to a
  * `RowIntent` (intent.ts); the Open_vSwitch row's are in root-rules.ts.
  *
  * How the four XAPI states apply, field by field (each field depends on at most one object at a time,
@@ -27,7 +27,7 @@ export { rootIntent } from './root-rules.js';
  * | Bridge `disable-in-band` | network | true/false/removed | not touched | leave | leave |
  * | Open_vSwitch ids, `system_type`, `system_version` | host | host's, else inventory | inventory | leave | keep existing, else inventory |
  *
- * Decisions where DESIGN §2 is silent (what an operator would expect):
+ * Decisions beyond the tables of docs/design.md §2 (what an operator would expect):
  * - `fail_mode` / `disable-in-band` with the network `unknown`: both are owned only when N exists and an
  *   unreachable XAPI cannot say whether it does, so they are left alone (an empty `fail_mode` already
  *   behaves as standalone in OVS, so nothing is blocked). With N known but lacking the key and the pool
@@ -39,7 +39,7 @@ export { rootIntent } from './root-rules.js';
  * - Host facts: when the host record is known but lacks `product_brand` / `product_version` /
  *   `build_number` (XAPI drops empty ones), the inventory value is used; when no source has a value
  *   the column is left alone, never emptied.
- * - `neutron-port-uuid` is owned on vif rows only, as DESIGN §2 scopes it: a tap or any other row keeps
+ * - `neutron-port-uuid` is owned on vif rows only, as docs/design.md §2.3 scopes it: a tap or any other row keeps
  *   whatever it holds. No xs-vif-uuid → removed, like `iface-id`.
  * - Config `managedKeys` / `neutronPortUuid` (see `manages`): a field the daemon does not manage is not
  *   computed at all, so it gets no intent, raises no warning and makes no row pending or unknown; a row
@@ -71,7 +71,7 @@ export function interfaceNamed(ovs: OvsdbView, name: string): InterfaceRow | und
   return uuid === undefined ? undefined : ovs.interfaces.get(uuid);
 }
 
-/** The Interface rules of DESIGN §2 for one row. */
+/** The Interface rules of docs/design.md §2.3 for one row. */
 export function interfaceIntent(row: InterfaceRow, ovs: OvsdbView, xapi: XapiView, facts: SystemFacts, findings: Findings): RowIntent {
   const ref: RowRef = { table: 'Interface', uuid: row.uuid, name: row.name };
   const { role, partner } = interfaceRole(row.name);
@@ -112,7 +112,7 @@ export function interfaceIntent(row: InterfaceRow, ovs: OvsdbView, xapi: XapiVie
   };
 }
 
-/** How one Interface key follows an XAPI object's other_config (DESIGN §2). */
+/** How one Interface key follows an XAPI object's other_config (docs/design.md §2.3). */
 interface DerivedKey {
   readonly key: ManagedKey;
   readonly kind: 'vif' | 'vm';
@@ -196,7 +196,7 @@ export function networkUuidsOf(bridge: BridgeRow): readonly string[] {
     .filter((s) => s !== '');
 }
 
-/** The Bridge rules of DESIGN §2 for one row. */
+/** The Bridge rules of docs/design.md §2.2 for one row. */
 export function bridgeIntent(row: BridgeRow, xapi: XapiView, facts: SystemFacts, findings: Findings): RowIntent {
   const ref: RowRef = { table: 'Bridge', uuid: row.uuid, name: row.name };
   const ext = new Map<string, string | null>();

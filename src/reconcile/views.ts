@@ -3,7 +3,7 @@ import type { ManagedKey } from './changeset.js';
 /**
  * The reconciler's inputs: plain readonly data describing what OVSDB holds, what XAPI says and what the
  * host's configuration and inventory say. Nothing here performs I/O; the composition root's adapters
- * answer these interfaces from the OVSDB replica and the XAPI cache (DESIGN §3: the reconciler imports
+ * answer these interfaces from the OVSDB replica and the XAPI cache (docs/ARCHITECTURE.md §4: the reconciler imports
  * nothing from ovsdb/ or xapi/).
  *
  * Contracts shared by every type below:
@@ -48,7 +48,7 @@ export interface InterfaceRow {
 
 /**
  * What ovsdb-server holds, as the replica saw it after the initial monitor reply was applied
- * (DESIGN §3: never a half-built replica).
+ * (docs/design.md §4.6: never a half-built replica).
  *
  * `interfaceByName` must list exactly the rows of `interfaces` (name → row uuid); it exists so that
  * the `vifD.N` ↔ `tapD.N` pairing is a lookup, not a walk.
@@ -62,7 +62,7 @@ export interface OvsdbView {
 }
 
 /**
- * The four outcomes of asking XAPI about one object (DESIGN §2):
+ * The four outcomes of asking XAPI about one object (docs/design.md §3):
  * - `known`: XAPI answered with the record; use its `other_config`.
  * - `absent`: XAPI said the object does not exist (`UUID_INVALID`, or no network with that bridge):
  *   no override applies, use the default.
@@ -71,7 +71,7 @@ export interface OvsdbView {
  * - `unknown`: XAPI is unreachable; a field that already has a value keeps it, a missing one gets the
  *   default, and the row is reported in `unknown` so readiness can say the pass used fallbacks.
  *
- * Adapter contract (DESIGN §2, last sentence): an object deleted in XAPI keeps its last known ids while
+ * Adapter contract (docs/design.md §3.2): an object deleted in XAPI keeps its last known ids while
  * its port is still in the database, so an adapter must keep answering `known` with the last record it
  * saw for an object deleted after it was known (a tombstone), not `absent`.
  */
@@ -127,7 +127,7 @@ export interface XapiView {
   vm(uuid: Uuid): XapiObjectState<XapiVm>;
 }
 
-/** Facts from `<root-prefix>/etc/xensource-inventory` (reference/xapi.md §7); each may be missing. */
+/** Facts from `<root-prefix>/etc/xensource-inventory` (docs/xapi.md §7); each may be missing. */
 export interface InventoryFacts {
   readonly installationUuid?: string | undefined;
   readonly productBrand?: string | undefined;
@@ -136,7 +136,7 @@ export interface InventoryFacts {
 }
 
 /**
- * Everything the rules need besides the two views. Precedence for the host identity (DESIGN §2):
+ * Everything the rules need besides the two views. Precedence for the host identity (docs/design.md §2.1):
  * `systemId` (config) > XAPI host > inventory `INSTALLATION_UUID`. When these facts change (SIGHUP
  * reload), the root row is dirty.
  */

@@ -26,7 +26,7 @@ export interface CallContext {
 
 export interface ApiResult {
   readonly value: SimValue;
-  /** XML-RPC only: answer without the Status/Value envelope (`system.listMethods`, reference §2). */
+  /** XML-RPC only: answer without the Status/Value envelope (`system.listMethods`, docs/xapi.md §2). */
   readonly bare?: boolean;
 }
 
@@ -43,7 +43,7 @@ export interface ApiOptions {
   readonly loginFailureDelayMs: number;
   /** Read on every event.inject: true answers MESSAGE_METHOD_UNKNOWN (hosts without the call). */
   readonly injectUnknown: () => boolean;
-  /** Batching delay before and between event.from scans (XAPI: 50 ms, reference §5.1). */
+  /** Batching delay before and between event.from scans (XAPI: 50 ms, docs/xapi.md §5.1). */
   readonly eventDelayMs: number;
   /** Read on every event.from scan: while true, event.from does not return. */
   readonly eventFromHang: () => boolean;
@@ -182,7 +182,7 @@ export class SimApi {
     return s;
   }
 
-  /** `login_with_password(uname, pwd[, version[, originator]])` (reference/xapi.md §4). */
+  /** `login_with_password(uname, pwd[, version[, originator]])` (docs/xapi.md §4). */
   private async login(method: string, params: readonly SimValue[], ctx: CallContext): Promise<string> {
     if (params.length < 2 || params.length > 4) throw new SimFailure('MESSAGE_PARAMETER_COUNT_MISMATCH', [method, '4', String(params.length)]);
     const user = str(params[0]);

@@ -37,7 +37,7 @@ export function createIdSource(seed = 0x5eed): IdSource {
   };
   return {
     uuid,
-    // References look like `OpaqueRef:<uuid>` (reference/xapi.md §2.1, `Ref.string_of`).
+    // References look like `OpaqueRef:<uuid>` (docs/xapi.md §2.1, `Ref.string_of`).
     ref: () => `OpaqueRef:${uuid()}`,
     mac: () => {
       macCounter += 1;

@@ -30,7 +30,7 @@ export class Listener {
     if (this.server !== undefined) return;
     if ('path' in this.where && existsSync(this.where.path)) unlinkSync(this.where.path);
     const server = this.tls !== undefined ? https.createServer({ keepAlive: true, ...this.tls }, this.handler) : http.createServer({ keepAlive: true }, this.handler);
-    // XAPI keeps persistent connections (reference/xapi.md §1.3, CP-48623).
+    // XAPI keeps persistent connections (docs/xapi.md §1.3, CP-48623).
     server.keepAliveTimeout = 60_000;
     server.on('clientError', (_err, socket) => socket.destroy());
     await new Promise<void>((resolve, reject) => {

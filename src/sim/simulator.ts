@@ -53,7 +53,7 @@ export interface SimFaultSettings {
   http500: boolean | number;
   /** event.from never returns until cleared. */
   eventFromHang: boolean;
-  /** Every call fails with HOST_STILL_BOOTING (XAPI emergency mode, reference §1.2). */
+  /** Every call fails with HOST_STILL_BOOTING (XAPI emergency mode, docs/xapi.md §1.2). */
   hostStillBooting: boolean;
   /** POST /jsonrpc answers HTTP 404 (a host without a JSON-RPC handler). Default false. */
   jsonRpcNotFound?: boolean;
@@ -149,7 +149,7 @@ async function startPoolEndpoints(ctx: EndpointContext, hostRefs: readonly strin
   }
 }
 
-/** Starts the XAPI simulator. See DESIGN.md §5 and reference/xapi.md for the behaviour it copies. */
+/** Starts the XAPI simulator. See docs/design.md §11 and docs/xapi.md for the behaviour it copies. */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const ids = createIdSource(options.seed);
   const state = new SimState(ids);

@@ -8,7 +8,7 @@ import { isStruct, setMember, text, type SimStruct, type SimValue } from './wire
  * The simulator's database: the five XAPI classes the daemon reads, rows as wide as xapi's
  * datamodel (./datamodel), with xapi's generation bookkeeping: every row carries the generation at
  * which it was created and last modified, deleted rows a bounded queue per table, so `event.from`
- * can classify add/mod/del and coalesce exactly as xapi does (reference/xapi.md §5.1).
+ * can classify add/mod/del and coalesce exactly as xapi does (docs/xapi.md §5.1).
  */
 
 /** Datamodel class names, as used in method names, table names and UUID_INVALID/HANDLE_INVALID. */

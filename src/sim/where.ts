@@ -126,7 +126,7 @@ export function parseWhere(src: string): WhereExpr {
 }
 
 /**
- * The DB string form of a field value (reference §6, `db_cache_impl.ml:318-334`): bools are
+ * The DB string form of a field value (docs/xapi.md §6, `db_cache_impl.ml:318-334`): bools are
  * `true`/`false`, ints decimal, refs and enums as is. Sets and maps use XAPI's s-expression
  * serialisation, e.g. `('a' 'b')` and `(('k' 'v'))`.
  */

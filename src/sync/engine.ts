@@ -41,7 +41,7 @@ export interface SyncEngineOptions {
   readonly facts: () => SystemFacts;
   /** Read at every pass (reloadable). */
   readonly dryRun: () => boolean;
-  /** Periodic full resync (DESIGN §3; default 10 min). 0 disables it. */
+  /** Periodic full resync (docs/design.md §4.4; default 10 min). 0 disables it. */
   readonly resyncIntervalMs: number;
   readonly observer?: SyncObserver;
   /** Delays between failed passes (the daemon's `retryMaxDelayMs` caps them); default `DEFAULT_BACKOFF`. */
@@ -67,7 +67,7 @@ export interface SyncStatus {
 const COMMENT = 'ovs-xapi-sync: Updating records from XAPI';
 
 /**
- * Joins the OVSDB replica, the XAPI watcher and the pure reconciler (DESIGN §3). Triggers (replica
+ * Joins the OVSDB replica, the XAPI watcher and the pure reconciler (docs/design.md §4). Triggers (replica
  * changes, XAPI events, reconnects, the resync timer, flush-cache) only mark rows dirty; the
  * `ReconcileScheduler` runs one pass at a time; a pass computes the ChangeSet for the dirty rows and writes it
  * in ONE transaction (nothing when it is empty). A failed pass gives its dirty rows back and is requeued
@@ -177,7 +177,7 @@ export class SyncEngine {
     this.passEnded();
   }
 
-  /** `flush-cache`: drop XAPI caches and reconcile everything (DESIGN §4 control socket). */
+  /** `flush-cache`: drop XAPI caches and reconcile everything (docs/design.md §7). */
   flushCache(): void {
     this.xapiSynced = false;
     this.o.watcher.flushCache();
@@ -193,7 +193,7 @@ export class SyncEngine {
     this.loop.trigger();
   }
 
-  /** The safety net of DESIGN §3: re-read the XAPI objects in use and reconcile every row. */
+  /** The safety net of docs/design.md §4.4: re-read the XAPI objects in use and reconcile every row. */
   resync(reason: string): void {
     this.log.debug({ reason }, 'full resync');
     this.o.watcher.requestResync();

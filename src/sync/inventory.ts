@@ -2,13 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { InventoryFacts } from '../reconcile/views.js';
 
-/** `/etc/xensource-inventory` under the root prefix (reference/xapi.md §7). */
+/** `/etc/xensource-inventory` under the root prefix (docs/xapi.md §7). */
 export function inventoryPath(rootPrefix: string): string {
   return join(rootPrefix || '/', 'etc', 'xensource-inventory');
 }
 
 /**
- * Parses the inventory as XAPI's own reader does (reference/xapi.md §7, `inventory.ml:78-92`): one
+ * Parses the inventory as XAPI's own reader does (docs/xapi.md §7, `inventory.ml:78-92`): one
  * `KEY='value'` per line, split on the first `=`, one pair of surrounding single quotes stripped,
  * whitespace trimmed. Lines without `=` are ignored.
  */

@@ -8,7 +8,7 @@ import type { OvsdbPort, XapiPort } from './ports.js';
 import { waitForXapiInit } from './xapi-init.js';
 
 /**
- * `--once` (DESIGN §4): starts the peers and the engine, waits for them, judges convergence, stops
+ * `--once` (docs/design.md §6): starts the peers and the engine, waits for them, judges convergence, stops
  * everything. Every wait is on events (the peers' and the engine's), bounded by one deadline on the
  * clock, so that a peer that never answers costs the timeout and no more.
  */

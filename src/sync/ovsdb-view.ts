@@ -49,7 +49,7 @@ export function toInterfaceRow(row: ReplicaRow): InterfaceRow {
  * pass covers exactly the rows that depend on them.
  *
  * `ready` mirrors the replica's: the view is consulted only after the initial monitor reply of the
- * current connection was applied (DESIGN §3).
+ * current connection was applied (docs/design.md §4.6).
  */
 export class ReplicaOvsdbView implements OvsdbView {
   root: OpenVSwitchRow | undefined;

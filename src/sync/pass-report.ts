@@ -51,7 +51,7 @@ export function describeChanges(changes: ChangeSet, max: number): string[] {
  * A row waiting on an XAPI lookup is written once, when the lookup resolves, rather than twice (its
  * other fields now, its ids a few milliseconds later): at cold start that halves the rows written.
  * Nothing is lost: a lookup always ends in a watcher change (known, absent, or unknown when XAPI
- * fails), which marks the row dirty again (DESIGN §2 "pending").
+ * fails), which marks the row dirty again (docs/design.md §3 "pending").
  */
 export function holdPendingRows(result: ReconcileResult): ReconcileResult {
   if (result.pending.length === 0) return result;

@@ -26,7 +26,7 @@ export interface ReconcileSchedulerStatus {
 }
 
 /**
- * The scheduling contract of DESIGN §3: triggers only mark work dirty; one pass runs at a time; a trigger
+ * The scheduling contract of docs/design.md §4: triggers only mark work dirty; one pass runs at a time; a trigger
  * that arrives while a pass runs causes exactly one more pass after it; a failed pass is requeued with
  * capped exponential backoff. Triggers that arrive during a backoff wait for it (so a persistent failure
  * cannot be turned into a busy loop by a stream of events), except `kick()`, which a reconnect or an

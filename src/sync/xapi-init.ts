@@ -6,7 +6,7 @@ import { delay, realClock, type Clock } from '../time/clock.js';
 /** How often the cookie is looked for, as `xapi-wait-init-complete` does. */
 const COOKIE_POLL_MS = 1000;
 
-/** `/var/run/xapi_init_complete.cookie`: touched by xapi as its last start-up step (reference/xapi.md §7). */
+/** `/var/run/xapi_init_complete.cookie`: touched by xapi as its last start-up step (docs/xapi.md §7). */
 export function xapiInitCookiePath(rootPrefix: string): string {
   return join(rootPrefix || '/', 'var', 'run', 'xapi_init_complete.cookie');
 }
@@ -23,7 +23,7 @@ export interface XapiInitWait {
 }
 
 /**
- * Waits for xapi's init-complete cookie (reference/xapi.md §7), polling once a second like
+ * Waits for xapi's init-complete cookie (docs/xapi.md §7), polling once a second like
  * `xapi-wait-init-complete`. Resolves true once it exists, false when the signal aborts or the timeout
  * passes first. Logs once when it starts waiting, and once when the wait ends well.
  */

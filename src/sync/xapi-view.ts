@@ -19,7 +19,7 @@ export interface XapiSyncState {
  * converted to the view's shape once and memoised per record object (records are immutable: a change
  * makes a new one), so a pass costs Map lookups.
  *
- * Singletons (DESIGN §2): a record we hold is `known` (even while XAPI is away: the last word XAPI
+ * Singletons (docs/design.md §3): a record we hold is `known` (even while XAPI is away: the last word XAPI
  * said); without one, `absent` once a full sync said so, `pending` while the first sync is under way,
  * `unknown` while XAPI is unreachable or not started (waiting for the init cookie). VIFs, VMs and
  * networks (by bridge name) are the watcher's per-key lookups.
@@ -66,7 +66,7 @@ export class CacheXapiView implements XapiView {
         return ABSENT;
       case 'pending':
         // A lookup can only be in flight while the watcher runs; before it starts (init cookie not
-        // there yet) or while XAPI is unreachable the answer is unknown (DESIGN §2).
+        // there yet) or while XAPI is unreachable the answer is unknown (docs/design.md §3).
         return this.watcherRunning() ? PENDING : UNKNOWN;
       case 'unknown':
         return UNKNOWN;

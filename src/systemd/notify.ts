@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
 
 /**
- * systemd notify protocol (sd_notify(3); reference/ecosystem.md §1.1): newline-separated `KEY=VALUE`
+ * systemd notify protocol (sd_notify(3); docs/platform.md §2): newline-separated `KEY=VALUE`
  * datagrams to the unix datagram socket named by `NOTIFY_SOCKET`. Node cannot send unix datagrams
  * (`dgram` has no `unix_dgram`, `net` is stream-only), so this uses the `unix-dgram` addon, loaded
  * lazily: a host without systemd, or a build without the addon, degrades to no-ops.

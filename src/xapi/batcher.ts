@@ -153,7 +153,7 @@ export class LookupBatcher {
     this.o.logger.debug({ vifs: found.vifs.size, vms: found.vms.size, networks: found.bridges.size }, 'XAPI snapshot fetched');
   }
 
-  /** XAPI cannot be reached: pending lookups become unknown (DESIGN §2); queues are dropped. */
+  /** XAPI cannot be reached: pending lookups become unknown (docs/design.md §3); queues are dropped. */
   unreachable(): void {
     const change = emptyChange();
     const { vifs, vms, networks } = this.o.cache;
@@ -195,7 +195,7 @@ export class LookupBatcher {
       return true;
     }
     this.o.cache.networks.set(bridge, LOOKUP.absent, change.networks);
-    // `bridge` is read-only in XAPI (reference §6), so another name is not expected: both are asked again.
+    // `bridge` is read-only in XAPI (docs/xapi.md §6), so another name is not expected: both are asked again.
     if (record !== undefined) this.requeueBridges((b) => b === bridge || b === record.bridge);
     return false;
   }
@@ -326,7 +326,7 @@ interface Found {
 
 /**
  * Found → known; undecodable → unknown; missing → absent, except that a previously known object keeps
- * its record, marked deleted (DESIGN §2).
+ * its record, marked deleted (docs/design.md §3.2).
  */
 function applyLookups<R extends { readonly ref: string; readonly uuid: string }>(
   asked: readonly string[],

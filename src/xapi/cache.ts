@@ -2,7 +2,7 @@ import { isFilterableBridgeName, isUuid } from './lookups.js';
 import { sameRecord, type HostRecord, type NetworkRecord, type PoolRecord, type VifRecord, type VmRecord } from './records.js';
 
 /**
- * What XAPI says about one object a row depends on (DESIGN §2): `known` (with its record;
+ * What XAPI says about one object a row depends on (docs/design.md §3): `known` (with its record;
  * `deleted` when XAPI deleted it since, and the last record is kept while the port exists),
  * `absent` (no such object), `pending` (a lookup is in flight), `unknown` (XAPI unreachable or
  * the lookup failed).

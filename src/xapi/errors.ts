@@ -1,7 +1,7 @@
 import { CodedError } from '../errors.js';
 
 /**
- * XAPI error codes that mean "the server cannot serve this right now" (reference/xapi.md §1.2:
+ * XAPI error codes that mean "the server cannot serve this right now" (docs/xapi.md §1.2:
  * emergency mode during boot or while the master is unreachable).
  */
 const TRANSIENT_XAPI_CODES: ReadonlySet<string> = new Set([

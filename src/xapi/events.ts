@@ -2,7 +2,7 @@ import { type ObjectTable, type XapiCache, type XapiChange } from './cache.js';
 import type { XapiStruct, XapiValue } from './codec/types.js';
 import { parseHost, parseHostPlacement, parseNetwork, parsePool, parseVif, parseVm, refCount, type HostPlacement, type NetworkRecord } from './records.js';
 
-/** One entry of an `event.from` answer: `{id, timestamp, class, operation, ref, snapshot?}` (reference §5.1). */
+/** One entry of an `event.from` answer: `{id, timestamp, class, operation, ref, snapshot?}` (docs/xapi.md §5.1). */
 export interface EventRecord {
   /** Lowercase, as xapi writes it (`String.lowercase_ascii table`, xapi-project/xen-api ocaml/xapi/xapi_event.ml:660). */
   readonly cls: string;
@@ -67,7 +67,7 @@ export function tokenGeneration(token: string): bigint | undefined {
   return m?.[1] === undefined ? undefined : BigInt(m[1]);
 }
 
-/** Per DESIGN §2 a deleted object keeps its last record (marked deleted) while still of interest. */
+/** Per docs/design.md §3.2 a deleted object keeps its last record (marked deleted) while still of interest. */
 export function applyObjectEventTo<R extends { readonly ref: string; readonly uuid: string }>(
   table: ObjectTable<R>,
   ev: EventRecord,

@@ -67,7 +67,7 @@ const RESUBSCRIBE_DELAY_MS = 10;
 const OUTAGE_KEY = 'xapi-unavailable';
 
 /**
- * Follows XAPI's event stream (reference/xapi.md §5): token from `event.inject("pool", poolRef)` first,
+ * Follows XAPI's event stream (docs/xapi.md §5): token from `event.inject("pool", poolRef)` first,
  * then the initial fetch, then `event.from` long-polls; exactly one in flight when idle. Resynchronises
  * on a re-login, a rejected or stale token, or on request; backs off while XAPI is unreachable.
  *
@@ -244,7 +244,7 @@ export class EventFollower {
     }
   }
 
-  /** Token first, then the fetch (reference §5.2): nothing changed in between can be missed. */
+  /** Token first, then the fetch (docs/xapi.md §5.2): nothing changed in between can be missed. */
   private async sync(signal: AbortSignal): Promise<void> {
     this.resyncRequested = false;
     this.rewoundToken = undefined;
@@ -296,7 +296,7 @@ export class EventFollower {
     const timeoutSec = this.o.eventTimeoutSec ?? 30;
     let result: XapiValue;
     try {
-      // A non-integral float: XML-RPC hosts before 7.3 reject an int timeout (reference §5.1, XO's 60.1).
+      // A non-integral float: XML-RPC hosts before 7.3 reject an int timeout (docs/xapi.md §5.1, XO's 60.1).
       result = await this.o.caller.call('event.from', [subs, sent, timeoutSec + 0.1], {
         signal: controller.signal,
         timeoutMs: (timeoutSec + 30) * 1000,
@@ -317,7 +317,7 @@ export class EventFollower {
     this.undecodablePolls = 0;
     this.decodeBackoff.success(this.o.clock.now(), true);
     if (this.o.caller.generation !== this.syncedGeneration) {
-      // A re-login happened: XAPI may have restarted, so the snapshot is suspect (reference §5.2 step 5).
+      // A re-login happened: XAPI may have restarted, so the snapshot is suspect (docs/xapi.md §5.2 step 5).
       this.resyncRequested = true;
       return;
     }

@@ -25,11 +25,11 @@ const LOOKUP_CONCURRENCY = 4;
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
-/** `Ref.string_of` writes `OpaqueRef:<uuid>` (reference §2.1). */
+/** `Ref.string_of` writes `OpaqueRef:<uuid>` (docs/xapi.md §2.1). */
 const REF_RE = /^OpaqueRef:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 /**
- * The filter language of `get_all_records_where` has no escapes (reference/xapi.md §6), so only
+ * The filter language of `get_all_records_where` has no escapes (docs/xapi.md §6), so only
  * strings of UUID syntax are ever put into a literal.
  */
 export function isUuid(s: string): boolean {
@@ -155,7 +155,7 @@ export interface LookupOptions extends SessionCallOptions {
 
 /**
  * Records by UUID, batched: O(N / batchSize) calls. A UUID missing from the answer (or not of UUID
- * syntax) is absent from the returned map: XAPI has no such object (DESIGN §2 *absent*). XAPI
+ * syntax) is absent from the returned map: XAPI has no such object (docs/design.md §3 *absent*). XAPI
  * stores UUIDs in lower case; the map is keyed by the UUID as XAPI returns it.
  */
 async function byUuid<R extends { uuid: string }>(
@@ -282,7 +282,7 @@ export async function getPoolRef(caller: XapiCaller, options: SessionCallOptions
 
 /**
  * A bridge name can go into a `field "bridge"="…"` literal only if it cannot end or escape it: the
- * filter language has no escapes (reference §6), so names holding `"` or `\` are refused, and so are
+ * filter language has no escapes (docs/xapi.md §6), so names holding `"` or `\` are refused, and so are
  * control characters and lone surrogates, which XML 1.0 (the XML-RPC request) cannot carry faithfully.
  * `""` is refused too: it would match every network without a bridge. A refused name is treated as
  * having no network, the way `isUuid` guards UUID filters.

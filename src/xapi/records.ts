@@ -2,7 +2,7 @@ import type { XapiStruct, XapiValue } from './codec/types.js';
 import { XapiTransportError } from './errors.js';
 
 /*
- * Typed records holding only the fields the daemon uses (reference/xapi.md §6). Values are
+ * Typed records holding only the fields the daemon uses (docs/xapi.md §6). Values are
  * normalised from either codec: XML-RPC sends API ints as bare strings and bools as `<boolean>`
  * (§2), JSON-RPC as numbers and booleans (§3). A record missing a field or holding the wrong shape
  * is a protocol error naming the class, ref and field.
@@ -190,7 +190,7 @@ export function parseHost(ref: string, value: XapiValue): HostRecord {
 
 /**
  * What a host record says about the VMs placed on it: `resident_VMs` (the inverse of
- * `VM.resident_on`, so a VM becoming resident modifies the host: reference §5.1) and the task refs of
+ * `VM.resident_on`, so a VM becoming resident modifies the host: docs/xapi.md §5.3) and the task refs of
  * `current_operations` entries that place a VM here (`vm_start`, `vm_resume`, `vm_migrate`: XAPI adds
  * them when it reserves the host for a VM, before the VM's VIFs are plugged).
  */

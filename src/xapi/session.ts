@@ -82,7 +82,7 @@ export const PROBE_LOGIN_TIMEOUT_MS = 10_000;
 const AUTH_FAILURES = new Set(['SESSION_AUTHENTICATION_FAILED', 'SESSION_AUTHORIZATION_FAILED']);
 
 /**
- * One XAPI session: login with a distinctive originator (reference/xapi.md §4: XAPI caps
+ * One XAPI session: login with a distinctive originator (docs/xapi.md §4: XAPI caps
  * anonymous sessions), one re-login and retry on `SESSION_INVALID`, `HOST_IS_SLAVE` redirects on
  * login, transient failures retried with capped backoff. The password and the session ref never
  * appear in a log line or an error message.
@@ -149,7 +149,7 @@ export class XapiSession extends EventEmitter<XapiSessionEvents> implements Xapi
       try {
         await this.wire('session.logout', [ref], { timeoutMs: 2000 });
       } catch {
-        // The session dies with XAPI's GC anyway (reference §4, inactive_session_timeout).
+        // The session dies with XAPI's GC anyway (docs/xapi.md §4, inactive_session_timeout).
       }
     }
     this.targets.close();
@@ -246,7 +246,7 @@ export class XapiSession extends EventEmitter<XapiSessionEvents> implements Xapi
     }
   }
 
-  /** A login through `start`, following `HOST_IS_SLAVE` (reference §4); the host that accepts it is adopted. */
+  /** A login through `start`, following `HOST_IS_SLAVE` (docs/xapi.md §4); the host that accepts it is adopted. */
   private async loginVia(start: XapiTransport, timeoutMs = this.loginTimeoutMs): Promise<string> {
     const { user, password } = this.options;
     let transport = start;

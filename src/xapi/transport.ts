@@ -6,7 +6,7 @@ import { AbortedError } from '../errors.js';
 import type { XapiValue, XapiWireCodec } from './codec/types.js';
 import { XapiTransportError } from './errors.js';
 
-/** Where XAPI listens: dom0's local socket (reference/xapi.md §1.2) or a TCP host (§1.1). */
+/** Where XAPI listens: dom0's local socket (docs/xapi.md §1.2) or a TCP host (§1.1). */
 export type XapiEndpoint =
   | { readonly kind: 'unix'; readonly socketPath: string }
   | { readonly kind: 'http' | 'https'; readonly host: string; readonly port: number };
@@ -15,7 +15,7 @@ export const DEFAULT_XAPI_URL = 'unix:/var/lib/xcp/xapi';
 /** Replies above this are refused (`XAPI_RESPONSE_TOO_LARGE`); pool-wide dumps are never requested. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
-/** XAPI's per-originator session cap protects a named client from anonymous churn (reference §4). */
+/** XAPI's per-originator session cap protects a named client from anonymous churn (docs/xapi.md §4). */
 export const XAPI_ORIGINATOR = 'ovs-xapi-sync';
 
 /** Parses `unix:PATH`, `http://HOST[:PORT]` or `https://HOST[:PORT]`; throws `XAPI_URL_INVALID`. */
@@ -76,7 +76,7 @@ export interface XapiTransport {
   readonly protocol: 'xmlrpc' | 'jsonrpc';
   call(method: string, params: readonly XapiValue[], options?: XapiCallOptions): Promise<XapiValue>;
   /**
-   * The same transport aimed at another host, for `HOST_IS_SLAVE [master]` (reference §4).
+   * The same transport aimed at another host, for `HOST_IS_SLAVE [master]` (docs/xapi.md §4).
    * `undefined` for a unix socket: the local socket forwards to the master itself (§1.2).
    */
   withHost(host: string): XapiTransport | undefined;
@@ -102,7 +102,7 @@ interface TlsState {
 
 /**
  * HTTP/1.1 POST transport over node:http(s) with a keep-alive agent: XAPI pays ~100 ms per new
- * connection on a busy host (reference §1.3, CP-48623), so connections are reused.
+ * connection on a busy host (docs/xapi.md §1.3, CP-48623), so connections are reused.
  */
 export function createHttpTransport(options: HttpTransportOptions): XapiTransport {
   let ca: Buffer | undefined;
@@ -118,7 +118,7 @@ export function createHttpTransport(options: HttpTransportOptions): XapiTranspor
 
 let nextRequestId = 1;
 
-/** XAPI's blocking call (reference §5.1): it answers when an event arrives or its timeout expires. */
+/** XAPI's blocking call (docs/xapi.md §5.1): it answers when an event arrives or its timeout expires. */
 const LONG_POLL_METHOD = 'event.from';
 
 class HttpTransport implements XapiTransport {
@@ -186,7 +186,7 @@ class HttpTransport implements XapiTransport {
       'content-type': codec.contentType,
       'content-length': Buffer.byteLength(body),
       accept: codec.contentType,
-      // XenAPI.py sends the same header (reference §1.3); XAPI attributes the call to us.
+      // XenAPI.py sends the same header (docs/xapi.md §1.3); XAPI attributes the call to us.
       originator: XAPI_ORIGINATOR,
     };
     const requestOptions: http.RequestOptions = {
@@ -232,7 +232,7 @@ class HttpTransport implements XapiTransport {
         }
         if (contentType !== codec.contentType) {
           res.resume();
-          // An old host answers /jsonrpc with its XML-RPC handler (reference §1.1).
+          // An old host answers /jsonrpc with its XML-RPC handler (docs/xapi.md §1.1).
           const hint = codec.protocol === 'jsonrpc' && contentType === 'text/xml' ? ' (this XAPI does not speak JSON-RPC; use xmlrpc)' : '';
           finish(new XapiContentTypeError(`unexpected content type "${contentType}", expected "${codec.contentType}"${hint}`, method, contentType));
           return;

@@ -28,7 +28,7 @@ export interface XapiWatcherOptions {
   readonly logger: Logger;
   /** The one clock of every timer and retry (default `realClock`). */
   readonly clock?: Clock;
-  /** event.from server-side timeout (reference §5.1; 30–60 s). Default 30. */
+  /** event.from server-side timeout (docs/xapi.md §5.1; 30–60 s). Default 30. */
   readonly eventTimeoutSec?: number;
   readonly lookupBatchSize?: number;
   /** Interest changes within this window are looked up as one batch per class. Default 0: the next turn. */
@@ -63,7 +63,7 @@ export interface XapiWatcherStats {
 }
 
 /**
- * Follows XAPI for the objects this host's ports and bridges depend on (reference/xapi.md §5, §10.3),
+ * Follows XAPI for the objects this host's ports and bridges depend on (docs/xapi.md §5, §10.3),
  * so cost follows this host's objects, not the pool's. The parts, each in its own module:
  * - `EventFollower`: token, sync, `event.from` long-polls, subscriptions, backoff;
  * - `LookupBatcher`: the uuids and bridge names of interest and their batched lookups; a lookup

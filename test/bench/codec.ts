@@ -8,7 +8,7 @@ import { decodeXmlRpcResponse, decodeXmlRpcResponseReference } from '../../src/x
 
 /**
  * XML-RPC reply decoding (issue 7 hot path): a `VIF.get_all_records_where` answer of `vifs` full VIF
- * records as the simulator's `state.record()` produces them, encoded like XAPI (reference/xapi.md §2),
+ * records as the simulator's `state.record()` produces them, encoded like XAPI (docs/xapi.md §2),
  * decoded by the xml2js reference and by the fast path. A measurement, never a pass/fail test.
  * Heap growth is `heapUsed` right after one decode of a fresh body (garbage and body included, unless
  * a minor GC ran); retained heap what the decoded result keeps alive after a forced GC, the body

@@ -24,7 +24,7 @@ async function until(predicate: () => boolean, timeoutMs: number): Promise<void>
 }
 
 /**
- * OVSDB client figures at hypervisor scale (reference/ovsdb.md §7 for the server-side baseline): the
+ * OVSDB client figures at hypervisor scale (docs/ovsdb.md §7 for the server-side baseline): the
  * initial monitor of 8000 Interface rows (time to a ready replica, RSS delta) and one transaction that
  * sets `external_ids:iface-id` on all of them through `mutateMapKeys`. A measurement, not a test.
  */
@@ -76,7 +76,7 @@ export async function benchOvsdb(): Promise<Record<string, number>> {
     const results = await client.transact(ops, { comment: 'bench: set iface-id on every vif' });
     const transactMs = performance.now() - t1;
     if (results.some((r) => r.count !== 1)) throw new Error('bench: a mutate did not match its row');
-    // The update for our own write arrives before the reply on this session (reference/ovsdb.md §2).
+    // The update for our own write arrives before the reply on this session (docs/ovsdb.md §2).
     const t2 = performance.now();
     await until(() => [...interfaces.values()].every((row) => !row.name.startsWith('vif') || row.external_ids.has('iface-id')), 30_000);
     const updateAppliedMs = transactMs + (performance.now() - t2);

@@ -120,7 +120,7 @@ interface Plan {
 
 /**
  * What the hotplug scripts would have written for this host's VIFs (vif rows with the four xs keys; a
- * tap twin, with no keys, for every VIF of every other VM), and what the rules of DESIGN §2 make of it
+ * tap twin, with no keys, for every VIF of every other VM), and what the rules of docs/design.md §2 make of it
  * with no XAPI overrides: iface-id = xs-vif-uuid, vm-id = xs-vm-uuid, iface-status by pairing, and the
  * tap's copied keys.
  */

@@ -4,7 +4,7 @@ import { assertRequestSize } from './limits.js';
 import type { XapiCall, XapiValue, XapiWireCodec } from './types.js';
 
 /*
- * JSON-RPC at `/jsonrpc` as XAPI speaks it (reference/xapi.md §1.4, §3). The client always sends
+ * JSON-RPC at `/jsonrpc` as XAPI speaks it (docs/xapi.md §1.4, §3). The client always sends
  * JSON-RPC 2.0; replies are accepted in every shape XAPI produces:
  *   V2 success  {"jsonrpc":"2.0","result":v,"id":id}
  *   V2 failure  {"jsonrpc":"2.0","error":{"code":1,"message":"CODE","data":["p1",…]},"id":id}
@@ -12,7 +12,7 @@ import type { XapiCall, XapiValue, XapiWireCodec } from './types.js';
  *               e.g. HOST_STILL_BOOTING; XAPI commit 7d4c00c3e2)
  *   V1          {"result":v,"error":null,"id":id} / {"result":null,"error":["CODE",…],"id":id}
  * JSON.parse creates `__proto__` as an own property, so decoded objects cannot pollute prototypes.
- * int64 values beyond 2^53 lose precision in JSON.parse (reference §3); XAPI's ids and counters
+ * int64 values beyond 2^53 lose precision in JSON.parse (docs/xapi.md §3); XAPI's ids and counters
  * stay far below that.
  */
 
@@ -64,7 +64,7 @@ function isValidId(id: unknown): id is string | number {
 }
 
 /**
- * Server side (reference §1.4, RPC `jsonrpc.ml:169-221`): no `jsonrpc` member → V1, which needs a
+ * Server side (docs/xapi.md §1.4, RPC `jsonrpc.ml:169-221`): no `jsonrpc` member → V1, which needs a
  * `params` array; `"2.0"` → V2, where `params` may be absent/null (→ []), an array, or an object
  * (→ one struct argument); anything else is malformed. A missing or null `id` is rejected:
  * XAPI does not support notifications.

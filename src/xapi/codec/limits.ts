@@ -1,7 +1,7 @@
 import { CodedError } from '../../errors.js';
 
 /**
- * XAPI reads at most 300 KiB of request body (reference/xapi.md §1.1, `constants.ml:421`): a call
+ * XAPI reads at most 300 KiB of request body (docs/xapi.md §1.1, `constants.ml:421`): a call
  * whose encoding is larger is refused by the server, so the client refuses to send it.
  */
 export const XAPI_MAX_REQUEST_BYTES = 300 * 1024;

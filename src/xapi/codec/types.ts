@@ -1,7 +1,7 @@
 /**
  * A value as XAPI carries it on the wire, after decoding and before typing by schema.
  *
- * XML-RPC (reference/xapi.md §2): strings and int64 both arrive as bare `<value>text</value>` and
+ * XML-RPC (docs/xapi.md §2): strings and int64 both arrive as bare `<value>text</value>` and
  * decode to `string`; `<i4>`/`<int>`/`<double>` to `number`; `<boolean>` to `boolean`;
  * `<dateTime.iso8601>` to its text (e.g. `20250319T04:16:24Z`); `<array>` to an array; `<struct>`
  * to a plain object; `<nil/>` to `null`. JSON-RPC yields the same shapes except that ints arrive as

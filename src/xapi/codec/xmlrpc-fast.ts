@@ -3,7 +3,7 @@ import type { XapiValue } from './types.js';
 import { decodeScalar } from './xmlrpc-scalar.js';
 
 /*
- * A single-pass decoder for the XML-RPC replies XAPI actually emits (reference/xapi.md §2): rpclib's
+ * A single-pass decoder for the XML-RPC replies XAPI actually emits (docs/xapi.md §2): rpclib's
  * `strict=false` encoder writes no whitespace between tags, no attributes, no comments, CDATA or
  * DOCTYPE, only the leading `<?xml version="1.0"?>`, and a fixed vocabulary of elements. For that
  * subset the scanner builds `XapiValue`s straight from the string (an index walk with `indexOf`/
@@ -140,7 +140,7 @@ function scanValue(): XapiValue {
   expect('<value>');
   const lt = indexOrUnsupported('<', pos);
   if (lt > pos || src.charCodeAt(lt + 1) === 0x2f) {
-    // A bare `<value>text</value>`: a string or an int64 (reference §2), or empty.
+    // A bare `<value>text</value>`: a string or an int64 (docs/xapi.md §2), or empty.
     const text = textUntil(lt);
     pos = lt;
     expect('</value>');

@@ -4,7 +4,7 @@ import type { XapiValue } from './types.js';
 /*
  * The meaning of a typed XML-RPC scalar, shared by the xml2js reference decoder (./xmlrpc.ts) and the
  * single-pass scanner (./xmlrpc-fast.ts) so that both give the same value or the same error for the
- * same text (reference/xapi.md §2, "Inbound parsing").
+ * same text (docs/xapi.md §2, "Inbound parsing").
  */
 
 export function xmlRpcProtocolError(message: string, method?: string, cause?: unknown): XapiTransportError {
@@ -34,7 +34,7 @@ export function decodeScalar(tag: string, text: string, method?: string): XapiVa
       return Number.isSafeInteger(n) ? n : t.replace(/^\+/, '');
     }
     case 'boolean':
-      return text.trim() === '1'; // rpclib: only `1` is true (reference §2)
+      return text.trim() === '1'; // rpclib: only `1` is true (docs/xapi.md §2)
     case 'double': {
       const t = text.trim();
       const n = Number(t);

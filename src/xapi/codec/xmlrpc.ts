@@ -8,7 +8,7 @@ import { scanXmlRpcReply, type XmlRpcReply } from './xmlrpc-fast.js';
 import { decodeScalar, xmlRpcProtocolError } from './xmlrpc-scalar.js';
 
 /*
- * XML-RPC as XAPI speaks it (reference/xapi.md §2). Two encoders exist on purpose:
+ * XML-RPC as XAPI speaks it (docs/xapi.md §2). Two encoders exist on purpose:
  * - the client encoder types every scalar (`<string>`, `<int>`, `<double>`, `<boolean>`), which
  *   XAPI's lenient parser accepts (§2 "Inbound parsing");
  * - the server encoder (used by the simulator) reproduces rpclib's `strict=false` output byte for
@@ -76,11 +76,11 @@ export function encodeRequestValue(v: XapiValue): string {
 }
 
 /**
- * A `<value>` exactly as XAPI emits it (server side, reference §2 table): strings and integers as
+ * A `<value>` exactly as XAPI emits it (server side, docs/xapi.md §2 table): strings and integers as
  * a bare `<value>`, non-integral numbers as `<double>`. Struct member names are written verbatim,
  * like rpclib's `add_member` (mirage/ocaml-rpc src/lib/xmlrpc.ml:106-110): a name containing `<` or
  * `&` yields a document no XML parser accepts, exactly as XAPI's does; `decodeResponse` reads it.
- * The only Int32 in XAPI's API is `valid_ref_counts` (reference §5.1), so the members of a struct
+ * The only Int32 in XAPI's API is `valid_ref_counts` (docs/xapi.md §5.1), so the members of a struct
  * under that name are encoded as `<i4>`.
  */
 export function encodeXapiValue(v: XapiValue, int32Members = false): string {
@@ -94,7 +94,7 @@ export function encodeXapiValue(v: XapiValue, int32Members = false): string {
   if (Array.isArray(v)) return `<value><array><data>${(v as readonly XapiValue[]).map((e) => encodeXapiValue(e)).join('')}</data></array></value>`;
   let members = '';
   for (const [name, member] of Object.entries(v as XapiStruct)) {
-    // An absent option field (e.g. `snapshot` on a `del` event) is omitted (reference §5.1).
+    // An absent option field (e.g. `snapshot` on a `del` event) is omitted (docs/xapi.md §5.1).
     if ((member as XapiValue | undefined) === undefined) continue;
     members += `<member><name>${name}</name>${encodeXapiValue(member, int32Members || (name === 'valid_ref_counts' && isStruct(member)))}</member>`;
   }
@@ -105,7 +105,7 @@ function methodResponse(valueXml: string): string {
   return `${XML_DECL}<methodResponse><params><param>${valueXml}</param></params></methodResponse>`;
 }
 
-/** A reply without the Status/Value envelope, as XAPI answers `system.listMethods` (reference §2). */
+/** A reply without the Status/Value envelope, as XAPI answers `system.listMethods` (docs/xapi.md §2). */
 export function encodeXmlRpcBareResponse(value: XapiValue): string {
   return methodResponse(encodeXapiValue(value));
 }
@@ -202,7 +202,7 @@ function onlyChild(n: XmlNode, name: string, method?: string): XmlNode {
 
 function decodeValueNode(node: XmlNode, method?: string): XapiValue {
   const els = elements(node);
-  if (els.length === 0) return textOf(node); // bare <value>: string or int64 (reference §2)
+  if (els.length === 0) return textOf(node); // bare <value>: string or int64 (docs/xapi.md §2)
   const typed = els[0];
   if (els.length > 1 || typed === undefined) throw protocolError('<value> holds more than one element', method);
   const scalar = decodeScalar(typed['#name'], textOf(typed), method);
@@ -239,7 +239,7 @@ function asStringParam(v: XapiValue): string {
 }
 
 /**
- * Unwraps XAPI's envelope (reference §2.1): `Status: Success` → `Value`; `Status: Failure` →
+ * Unwraps XAPI's envelope (docs/xapi.md §2.1): `Status: Success` → `Value`; `Status: Failure` →
  * `XapiError(ErrorDescription[0], rest)`. A reply without `Status` (e.g. `system.listMethods`) is
  * returned as is.
  */
@@ -315,7 +315,7 @@ export function decodeXmlRpcResponseReference(body: string, method: string): Xap
 }
 
 /**
- * `decodeResponse`: the single-pass scanner for the documents XAPI emits (reference §2), xml2js for
+ * `decodeResponse`: the single-pass scanner for the documents XAPI emits (docs/xapi.md §2), xml2js for
  * anything else, including every malformed body, so that errors are the reference's. Both read
  * member names raw, as xapi writes them, so a reply the scanner leaves aside decodes the same.
  */
@@ -330,7 +330,7 @@ function decodeMethodCall(body: string): XapiCall {
   const nameNode = els.find((e) => e['#name'] === 'methodName');
   const paramsNode = els.find((e) => e['#name'] === 'params');
   if (nameNode === undefined) throw protocolError('<methodCall> without <methodName>');
-  // rpclib requires <params> (reference §2: "A methodCall with no <params> fails").
+  // rpclib requires <params> (docs/xapi.md §2: "A methodCall with no <params> fails").
   if (paramsNode === undefined) throw protocolError('<methodCall> without <params>');
   const method = textOf(nameNode).trim();
   if (method === '') throw protocolError('empty <methodName>');
@@ -345,7 +345,7 @@ function encodeEnvelope(members: string): string {
   return methodResponse(`<value><struct>${members}</struct></value>`);
 }
 
-/** XML-RPC as XAPI speaks it; see the module comment and reference/xapi.md §2. */
+/** XML-RPC as XAPI speaks it; see the module comment and docs/xapi.md §2. */
 export const xmlRpcCodec: XapiWireCodec = {
   protocol: 'xmlrpc',
   path: '/',

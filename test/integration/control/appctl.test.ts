@@ -14,7 +14,7 @@ import { UnixctlServer } from '../../../src/control/unixctl-server.js';
 import { createLogging } from '../../../src/log.js';
 import type { Logging } from '../../../src/log.js';
 
-/** The unmodified ovs-appctl 3.1.0 drives our control socket (reference/ovsdb.md §6). */
+/** The unmodified ovs-appctl 3.1.0 drives our control socket (docs/ovsdb.md §6). */
 
 const APPCTL = '/usr/bin/ovs-appctl';
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));

@@ -1,5 +1,5 @@
 /**
- * The command-line contracts of DESIGN §4 that scripts depend on: exit codes of a bad option, of
+ * The command-line contracts of docs/design.md §6 that scripts depend on: exit codes of a bad option, of
  * `--once` and `--once --dry-run`, and `ovs-appctl` in both target forms with the unmodified ovs-appctl.
  */
 import { execFile } from 'node:child_process';

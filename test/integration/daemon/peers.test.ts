@@ -59,7 +59,7 @@ describe('peers going away and coming back', () => {
     await waitFor(async () => (await readyz()).body.checks?.xapi?.ok === false, 10_000, 'xapi not ready');
 
     const name = await env.plugVif(vif);
-    // XAPI unknown: a row with no value yet gets the default so controllers are not blocked (DESIGN §2).
+    // XAPI unknown: a row with no value yet gets the default so controllers are not blocked (docs/design.md §3).
     await waitFor(async () => (await ifaceId(name)) === vif.vifUuid, 10_000, 'default iface-id while XAPI is down');
     expect((await readyz()).status).toBe(503);
 

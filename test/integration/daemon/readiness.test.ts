@@ -1,5 +1,5 @@
 /**
- * Readiness is "converged" (DESIGN §4 health API): no row to write and no answer still awaited. A row
+ * Readiness is "converged" (docs/design.md §5): no row to write and no answer still awaited. A row
  * waiting on a slow XAPI lookup must keep /readyz at 503 even when another change runs a pass in the
  * meantime, for that pass reconciles other rows only and finds nothing pending among them.
  */

@@ -1,5 +1,5 @@
 /**
- * Start-up and reload contracts (DESIGN §4): the daemon starts while both peers are down and converges
+ * Start-up and reload contracts (docs/design.md §9): the daemon starts while both peers are down and converges
  * once they come up; it waits for the XAPI init cookie without holding OVSDB back; SIGHUP re-reads the
  * config file and applies what can change at runtime.
  */
@@ -46,7 +46,7 @@ describe('start-up and reload', () => {
     const daemon = host.startDaemon({ env: FAST });
     await daemon.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('waiting for XAPI'));
     const name = await host.plugVif(vif);
-    // XAPI not there yet: the row gets its defaults at once (DESIGN §2 "unknown"); the inventory names the host.
+    // XAPI not there yet: the row gets its defaults at once (docs/design.md §3 "unknown"); the inventory names the host.
     await waitFor(async () => (await host.getKey('Interface', name, 'external_ids', 'iface-id')) === vif.vifUuid, 10_000, 'default before init');
     await waitFor(async () => (await host.getKey('Open_vSwitch', '.', 'external_ids', 'system-id')) === INSTALLATION_UUID, 10_000, 'inventory system-id');
     host.writeXapiCookie();

@@ -1,7 +1,7 @@
 /**
  * Issue 8 item 3 at default-suite scale (the literal 30 s is in `npm run soak`): ovsdb-server hung
  * with SIGSTOP, its socket still open, so only our echo probe can notice (it never probes unix
- * clients itself: reference/ovsdb.md §1). The daemon must say it is not ready, reconnect after SIGCONT
+ * clients itself: docs/ovsdb.md §1). The daemon must say it is not ready, reconnect after SIGCONT
  * and converge on what changed meanwhile.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -85,7 +85,7 @@ describe('shutdown during a large transaction', () => {
 
   beforeAll(async () => {
     env = await startHostEnv({ vms: 1, vifsPerVm: 1 });
-    // XAPI unreachable: every port gets the default ids at once (DESIGN §2 "unknown"), in ONE transaction.
+    // XAPI unreachable: every port gets the default ids at once (docs/design.md §3 "unknown"), in ONE transaction.
     await env.sim.faults.set({ down: true });
     await env.db.vsctl('add-br', 'xenbr-big');
     // Ports the hotplug script would have plugged, for VIFs XAPI does not know: each gets the default ids.

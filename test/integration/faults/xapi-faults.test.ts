@@ -70,7 +70,7 @@ describe('XAPI faults', () => {
     const body = await notReady(/down/);
     expect(body.status).toBe('not ready');
     const v = await plugWithHiddenOverride('down');
-    // DESIGN §2 "unknown": a row with no value yet gets the default so controllers are not blocked.
+    // docs/design.md §3 "unknown": a row with no value yet gets the default so controllers are not blocked.
     await waitFor(async () => (await iface(v)) === v.vifUuid, 10_000, 'fallback iface-id while XAPI is down');
     // A sleep on purpose: the point is that nothing happens (no crash, no restart asked) in 3 s of XAPI away.
     await new Promise((r) => setTimeout(r, 3000));

@@ -196,7 +196,7 @@ describe('wire details', () => {
       expect(reply.headers['content-type']).toBe('text/xml');
       expect(reply.headers['access-control-allow-origin']).toBe('*');
     }
-    // A session from XML-RPC works on JSON-RPC (reference §1.4).
+    // A session from XML-RPC works on JSON-RPC (docs/xapi.md §1.4).
     expect(await call(unix, jsonRpcCodec, 'session.get_this_host', [s, s])).toBe(sim.thisHost.ref);
   });
 

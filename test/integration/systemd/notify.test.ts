@@ -8,7 +8,7 @@ import { SystemdNotifier } from '../../../src/systemd/notify.js';
 
 /**
  * The notify protocol observed on a real unix datagram socket that the test binds, the way systemd's
- * manager receives it (reference/ecosystem.md §1.1), through the same unix-dgram addon.
+ * manager receives it (docs/platform.md §2), through the same unix-dgram addon.
  */
 
 interface Receiver {

@@ -9,7 +9,7 @@ import { DAEMON_ENV, DAEMON_NODE_ARGS } from '../../../src/sandbox/host.js';
 /**
  * The shipped unit must (1) pass `systemd-analyze verify` of the local systemd with no warning, base
  * unit alone and with the hardening drop-in, and (2) use only directives that systemd 219 — the dom0
- * systemd (reference/ecosystem.md §0) — knows, because `verify` checks against the local (newer)
+ * systemd (docs/platform.md §1) — knows, because `verify` checks against the local (newer)
  * systemd and cannot see what 219 lacks (§1.5). Newer keys are allowed only in the guarded drop-in.
  */
 

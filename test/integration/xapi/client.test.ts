@@ -154,7 +154,7 @@ describe.each(combos)('XAPI client against the simulator (%s over %s)', (protoco
     const net = c.watcher.cache.networkByBridge('xenbr0');
     expect(net.state === 'known' && net.record.otherConfig['nicira-bridge-id']).toBe('b0');
 
-    // Deletion keeps the last record, marked deleted (DESIGN §2).
+    // Deletion keeps the last record, marked deleted (docs/design.md §3.2).
     const deleted = nextChange(c, (ch) => ch.vifs.has(first.vifUuid));
     sim.state.removeVif(first.vifUuid);
     await deleted;

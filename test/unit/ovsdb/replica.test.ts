@@ -12,7 +12,7 @@ function withRow(initial: Record<string, unknown>): Replica {
   return r;
 }
 
-describe('update2 modify diffs (reference/ovsdb.md §2)', () => {
+describe('update2 modify diffs (docs/ovsdb.md §2)', () => {
   test.each([
     ['add a key', { ids: ['map', [['a', '1']]] }, { ids: ['map', [['b', '2']]] }, { a: '1', b: '2' }],
     ['remove a key (same pair)', { ids: ['map', [['a', '1'], ['b', '2']]] }, { ids: ['map', [['b', '2']]] }, { a: '1' }],

@@ -6,7 +6,7 @@ import type { InterfaceRow, OvsdbView } from '../../../src/reconcile/views.js';
 import { applyChangeSet, bridge, FakeXapi, iface, NO_FACTS, ovsView } from './fixtures.js';
 
 /**
- * The sequence the old daemon was tested with (ovs-xapi-sync.at, reference/xapi.md §6): bridges, then a
+ * The sequence the old daemon was tested with (ovs-xapi-sync.at, docs/xapi.md §6): bridges, then a
  * vif, then its tap, then the tap removed. Each step converges in one pass, full and incremental alike.
  */
 describe('the old daemon test sequence', () => {

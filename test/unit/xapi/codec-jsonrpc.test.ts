@@ -8,7 +8,7 @@ import { XAPI_MAX_REQUEST_BYTES } from '../../../src/xapi/codec/limits.js';
 import { thrown } from '../../helpers/thrown.js';
 
 
-describe('jsonRpcCodec.decodeResponse: every reply shape of reference/xapi.md §1.4', () => {
+describe('jsonRpcCodec.decodeResponse: every reply shape of docs/xapi.md §1.4', () => {
   const ok: [string, string, XapiValue][] = [
     ['V2 success', '{"jsonrpc":"2.0","result":"OpaqueRef:a","id":0}', 'OpaqueRef:a'],
     ['V2 success, ints are numbers', '{"jsonrpc":"2.0","result":{"MTU":1500,"currently_attached":true},"id":"x"}', { MTU: 1500, currently_attached: true }],

@@ -13,7 +13,7 @@ import {
 
 /*
  * The single-pass decoder (src/xapi/codec/xmlrpc-fast.ts) against the xml2js reference: on what
- * XAPI emits (reference/xapi.md §2) it is taken and agrees exactly; on anything else it steps
+ * XAPI emits (docs/xapi.md §2) it is taken and agrees exactly; on anything else it steps
  * aside and the reference decides, errors included.
  */
 
@@ -64,7 +64,7 @@ function expectSameOutcome(body: string): Outcome {
 }
 
 // Any UTF-16 text, lone surrogates and C0 controls included; the server encoder drops the controls
-// XML cannot carry, as rpclib does (reference §2).
+// XML cannot carry, as rpclib does (docs/xapi.md §2).
 const text = fc.oneof(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.string({ unit: 'binary-ascii' }), fc.constantFrom('<', '>', '&', '"', "'", '&amp;', ']]>', '\r\n'));
 // rpclib writes member names verbatim (ocaml-rpc xmlrpc.ml:106-110), `<` and `&` included, and both
 // decoders read them raw; only a name holding `</name>` itself cannot be delimited.
@@ -164,7 +164,7 @@ describe('fast XML-RPC decoding agrees with the xml2js reference (property)', ()
     );
   });
 
-  it('member names that rpclib leaves unescaped (reference §2 "Surprise") decode as written, on both paths', () => {
+  it('member names that rpclib leaves unescaped (docs/xapi.md §2 (unescaped member names)) decode as written, on both paths', () => {
     fc.assert(
       fc.property(fc.dictionary(key, fc.constantFrom('v', '1'), { maxKeys: 3, noNullPrototype: true }), (v) => {
         const body = xmlRpcCodec.encodeSuccess(v);
@@ -185,7 +185,7 @@ describe('fast XML-RPC decoding agrees with the xml2js reference (property)', ()
 });
 
 describe('fast XML-RPC decoding: what it takes and what it leaves to xml2js', () => {
-  it('takes the literal payloads of reference §2.1', () => {
+  it('takes the literal payloads of docs/xapi.md §2.1', () => {
     const ok =
       '<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member><member><name>Value</name><value>OpaqueRef:0b6e7c1e-…</value></member></struct></value></param></params></methodResponse>';
     const failure =

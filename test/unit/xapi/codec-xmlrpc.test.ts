@@ -36,7 +36,7 @@ it('the codec decodes with the fast path + fallback', () => {
 describe.each(DECODERS)('%s', (_decoderName, decodeResponse) => {
   const decode = (valueXml: string): XapiValue => decodeResponse(success(valueXml), 'test.method');
 
-  describe('xmlRpcCodec.decodeResponse: values as XAPI emits them (reference/xapi.md §2)', () => {
+  describe('xmlRpcCodec.decodeResponse: values as XAPI emits them (docs/xapi.md §2)', () => {
     const cases: [string, string, XapiValue][] = [
       ['bare string', '<value>OpaqueRef:abc</value>', 'OpaqueRef:abc'],
       ['bare int64 stays a string', '<value>1500</value>', '1500'],
@@ -71,7 +71,7 @@ describe.each(DECODERS)('%s', (_decoderName, decodeResponse) => {
       expect(decode(xml)).toStrictEqual(expected);
     });
 
-    it('decodes the literal VIF record fragment of reference §2.1', () => {
+    it('decodes the literal VIF record fragment of docs/xapi.md §2.1', () => {
       const fragment =
         '<struct><member><name>uuid</name><value>6ab1b260-…</value></member><member><name>device</name><value>0</value></member><member><name>MAC</name><value>aa:bb:cc:dd:ee:ff</value></member><member><name>MTU</name><value>1500</value></member><member><name>currently_attached</name><value><boolean>1</boolean></value></member><member><name>VM</name><value>OpaqueRef:…</value></member><member><name>network</name><value>OpaqueRef:…</value></member><member><name>other_config</name><value><struct><member><name>nicira-iface-id</name><value>custom-id</value></member></struct></value></member><member><name>ipv4_allowed</name><value><array><data></data></array></value></member><member><name>qos_algorithm_params</name><value><struct></struct></value></member></struct>';
       expect(decode(`<value>${fragment}</value>`)).toStrictEqual({
@@ -88,7 +88,7 @@ describe.each(DECODERS)('%s', (_decoderName, decodeResponse) => {
       });
     });
 
-    it('decodes the literal login success and failure of reference §2.1', () => {
+    it('decodes the literal login success and failure of docs/xapi.md §2.1', () => {
       const ok =
         '<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member><member><name>Value</name><value>OpaqueRef:0b6e7c1e-…</value></member></struct></value></param></params></methodResponse>';
       expect(decodeResponse(ok, 'session.login_with_password')).toBe('OpaqueRef:0b6e7c1e-…');
@@ -181,7 +181,7 @@ describe('xmlRpcCodec client encoding (encodeCall)', () => {
     );
   });
 
-  it('matches the literal login request of reference §2.1', () => {
+  it('matches the literal login request of docs/xapi.md §2.1', () => {
     expect(xmlRpcCodec.encodeCall('session.login_with_password', ['root', '', '1.0', 'my-daemon'], 0)).toBe(
       '<?xml version="1.0"?><methodCall><methodName>session.login_with_password</methodName><params><param><value><string>root</string></value></param><param><value><string></string></value></param><param><value><string>1.0</string></value></param><param><value><string>my-daemon</string></value></param></params></methodCall>',
     );
@@ -222,7 +222,7 @@ describe('xmlRpcCodec server encoding (what the simulator emits)', () => {
     expect(encodeXapiValue(value)).toBe(xml);
   });
 
-  it('emits the exact envelopes of reference §2.1', () => {
+  it('emits the exact envelopes of docs/xapi.md §2.1', () => {
     expect(xmlRpcCodec.encodeSuccess('OpaqueRef:0b6e7c1e-…')).toBe(
       '<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member><member><name>Value</name><value>OpaqueRef:0b6e7c1e-…</value></member></struct></value></param></params></methodResponse>',
     );
