@@ -17,3 +17,10 @@ export function assertRequestSize(body: string, method: string): string {
   }
   return body;
 }
+
+/**
+ * How deep XML-RPC values may nest. XAPI's deepest values are a map of records holding maps and sets
+ * (a `get_all_records` reply: struct → struct → struct or array, about four levels); anything far deeper
+ * is not XAPI, and bounding it keeps a hostile reply from costing the decoders their stack.
+ */
+export const XMLRPC_MAX_VALUE_DEPTH = 64;

@@ -1,3 +1,4 @@
+import { XMLRPC_MAX_VALUE_DEPTH } from './limits.js';
 import { defineMember } from './safe-object.js';
 import type { XapiValue } from './types.js';
 import { decodeScalar } from './xmlrpc-scalar.js';
@@ -33,6 +34,8 @@ const UNSUPPORTED = new Unsupported('outside the fast XML-RPC subset');
 // The scanner is synchronous and not re-entrant, so its cursor lives in module state.
 let src = '';
 let pos = 0;
+/** Arrays and structs open around the value being scanned. */
+let depth = 0;
 /** Index of the next `&` at or after some earlier position, -1 when the rest of `src` has none. */
 let nextAmp = -1;
 
@@ -151,8 +154,11 @@ function scanValue(): XapiValue {
   const tag = src.slice(pos + 1, gt);
   pos = gt + 1;
   let value: XapiValue;
-  if (tag === 'struct') value = scanStructBody();
-  else if (tag === 'array') value = scanArrayBody();
+  if (tag === 'struct' || tag === 'array') {
+    if (++depth > XMLRPC_MAX_VALUE_DEPTH) unsupported();
+    value = tag === 'struct' ? scanStructBody() : scanArrayBody();
+    depth -= 1;
+  }
   else if (tag === 'nil/') value = null;
   else {
     // A typed scalar holds text only: `<tag>text</tag>`.
@@ -237,6 +243,7 @@ function scanDocument(): XmlRpcReply {
 export function scanXmlRpcReply(body: string): XmlRpcReply | undefined {
   src = body;
   pos = 0;
+  depth = 0;
   nextAmp = body.indexOf('&');
   try {
     return scanDocument();

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type xml2js from 'xml2js';
 import { XapiError, XapiTransportError } from '../errors.js';
-import { assertRequestSize } from './limits.js';
+import { assertRequestSize, XMLRPC_MAX_VALUE_DEPTH } from './limits.js';
 import { defineMember } from './safe-object.js';
 import type { XapiCall, XapiStruct, XapiValue, XapiWireCodec } from './types.js';
 import { scanXmlRpcReply, type XmlRpcReply } from './xmlrpc-fast.js';
@@ -200,19 +200,22 @@ function onlyChild(n: XmlNode, name: string, method?: string): XmlNode {
   return first;
 }
 
-function decodeValueNode(node: XmlNode, method?: string): XapiValue {
+function decodeValueNode(node: XmlNode, method?: string, depth = 0): XapiValue {
   const els = elements(node);
   if (els.length === 0) return textOf(node); // bare <value>: string or int64 (docs/xapi.md §2)
   const typed = els[0];
   if (els.length > 1 || typed === undefined) throw protocolError('<value> holds more than one element', method);
   const scalar = decodeScalar(typed['#name'], textOf(typed), method);
   if (scalar !== undefined) return scalar;
+  if ((typed['#name'] === 'array' || typed['#name'] === 'struct') && depth >= XMLRPC_MAX_VALUE_DEPTH) {
+    throw protocolError('XML-RPC value nested too deeply', method);
+  }
   switch (typed['#name']) {
     case 'array': {
       const data = onlyChild(typed, 'data', method);
       return elements(data).map((v) => {
         if (v['#name'] !== 'value') throw protocolError(`unexpected <${v['#name']}> in <data>`, method);
-        return decodeValueNode(v, method);
+        return decodeValueNode(v, method, depth + 1);
       });
     }
     case 'struct': {
@@ -223,7 +226,7 @@ function decodeValueNode(node: XmlNode, method?: string): XapiValue {
         const nameNode = parts.find((p) => p['#name'] === 'name');
         const valueNode = parts.find((p) => p['#name'] === 'value');
         if (nameNode === undefined || valueNode === undefined || parts.length !== 2) throw protocolError('<member> needs one <name> and one <value>', method);
-        defineMember(out, textOf(nameNode), decodeValueNode(valueNode, method));
+        defineMember(out, textOf(nameNode), decodeValueNode(valueNode, method, depth + 1));
       }
       return out;
     }

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { XapiError, XapiTransportError } from '../../../src/xapi/errors.js';
 import type { XapiValue } from '../../../src/xapi/codec/types.js';
+import { XMLRPC_MAX_VALUE_DEPTH } from '../../../src/xapi/codec/limits.js';
 import { scanXmlRpcReply } from '../../../src/xapi/codec/xmlrpc-fast.js';
 import {
   decodeXmlRpcResponse,
@@ -282,11 +283,19 @@ describe('fast XML-RPC decoding: what it takes and what it leaves to xml2js', ()
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
-  it('gives up without throwing on nesting too deep for its recursion', () => {
-    const depth = 200_000;
-    const body = envelope(`${'<value><array><data>'.repeat(depth)}${'</data></array></value>'.repeat(depth)}`);
-    expect(scanXmlRpcReply(body)).toBeUndefined();
-    expect(expectSameOutcome(body)).toStrictEqual({ ok: false, kind: 'XAPI_PROTOCOL' });
+  it.each([
+    ['arrays', (d: number) => `${'<value><array><data>'.repeat(d)}${'</data></array></value>'.repeat(d)}`],
+    ['structs', (d: number) => `${'<value><struct><member><name>k</name>'.repeat(d)}<value/>${'</member></struct></value>'.repeat(d)}`],
+  ])('decodes %s nested to XMLRPC_MAX_VALUE_DEPTH and refuses one level more, without throwing', (_kind, nest) => {
+    // The reply's own Status/Value struct is the first level.
+    const deepest = envelope(nest(XMLRPC_MAX_VALUE_DEPTH - 1));
+    expect(scanXmlRpcReply(deepest)).toBeDefined();
+    expect(expectSameOutcome(deepest).ok).toBe(true);
+    for (const depth of [XMLRPC_MAX_VALUE_DEPTH, 10_000]) {
+      const body = envelope(nest(depth));
+      expect(scanXmlRpcReply(body)).toBeUndefined();
+      expect(expectSameOutcome(body)).toStrictEqual({ ok: false, kind: 'XAPI_PROTOCOL' });
+    }
   });
 
   it('encodes what it decodes: a VIF record round-trips through the server encoder', () => {
