@@ -253,7 +253,13 @@ export class EventFollower {
     this.poolRef = await getPoolRef(caller, opts);
     this.token = await this.initialToken(this.poolRef, signal);
     const generation = caller.generation;
-    const { host, placement } = await fetchThisHost(caller, opts, this.o.thisHostUuid);
+    const { host, placement, notInPool } = await fetchThisHost(caller, opts, this.o.thisHostUuid);
+    if (notInPool !== undefined) {
+      this.o.logger.error(
+        { installationUuid: notInPool, host: host.uuid },
+        'XAPI knows no host with the inventory INSTALLATION_UUID (is --xapi this host\'s pool?); following the host of the XAPI session instead',
+      );
+    }
     const pool = await getPool(caller, opts);
     this.currentHostRef = host.ref;
     await this.o.hooks.synced({ host, placement, pool }, signal);

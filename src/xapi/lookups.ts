@@ -194,13 +194,22 @@ export async function fetchThisHost(
   caller: XapiCaller,
   options: SessionCallOptions = {},
   installationUuid?: string,
-): Promise<{ host: HostRecord; placement: HostPlacement }> {
-  const ref =
-    installationUuid !== undefined && installationUuid !== ''
-      ? expectString(await caller.call('host.get_by_uuid', [installationUuid], options), 'host.get_by_uuid answer')
-      : expectString(await caller.callOnSelf('session.get_this_host', [], options), 'session.get_this_host answer');
+): Promise<{ host: HostRecord; placement: HostPlacement; notInPool?: string }> {
+  let ref: string | undefined;
+  let notInPool: string | undefined;
+  if (installationUuid !== undefined && installationUuid !== '') {
+    try {
+      ref = expectString(await caller.call('host.get_by_uuid', [installationUuid], options), 'host.get_by_uuid answer');
+    } catch (err) {
+      // An inventory that names no host of the pool XAPI speaks for (a wrong --xapi, a copied inventory):
+      // the session's host is the best guess left, and the caller says so loudly.
+      if (!(err instanceof XapiError && err.code === 'UUID_INVALID')) throw err;
+      notInPool = installationUuid;
+    }
+  }
+  ref ??= expectString(await caller.callOnSelf('session.get_this_host', [], options), 'session.get_this_host answer');
   const record = await caller.call('host.get_record', [ref], options);
-  return { host: parseHost(ref, record), placement: parseHostPlacement(ref, record) };
+  return { host: parseHost(ref, record), placement: parseHostPlacement(ref, record), ...(notInPool === undefined ? {} : { notInPool }) };
 }
 
 /**

@@ -19,6 +19,16 @@ describe('EventFollower: which host am I', () => {
     expect(h.xapi.poll?.classes).toContain(`host/${ref(0xa01)}`);
   });
 
+  it('follows the session\'s host, with an error line, when XAPI knows no host of the inventory\'s uuid', async () => {
+    h = harness({ thisHostUuid: uuid(0xbad) });
+    h.watcher.start();
+    await h.untilPolling();
+    expect(h.watcher.phase).toBe('live');
+    expect(h.watcher.cache.host?.uuid).toBe(uuid(0xa00));
+    expect(h.xapi.count('session.get_this_host')).toBe(1);
+    expect(h.logs.some((l) => l.level === 50 && l.installationUuid === uuid(0xbad))).toBe(true);
+  });
+
   it('asks the session only when the inventory has no uuid', async () => {
     h = harness();
     h.watcher.start();
