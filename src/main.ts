@@ -1,4 +1,4 @@
-import { ConfigError, describeConfig, loadConfig, packageVersion, PROGRAM_NAME, reloadConfig, type Config, type ConfigSources } from './config.js';
+import { ConfigError, describeConfig, loadConfig, packageVersion, PROGRAM_NAME, reloadConfig, type Config, type ConfigSources } from './config/index.js';
 import { CommandRegistry, registerDaemonCommands, registerVlogCommands } from './control/commands.js';
 import { takeDaemonPidfile } from './control/pidfile.js';
 import { boundedWait, ShutdownStack } from './control/shutdown.js';

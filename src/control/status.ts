@@ -1,4 +1,4 @@
-import { packageVersion, PROGRAM_NAME, type Config } from '../config.js';
+import { packageVersion, PROGRAM_NAME, type Config } from '../config/index.js';
 import type { OvsdbClientCounters } from '../ovsdb/client.js';
 import type { SyncStatus } from '../sync/engine.js';
 

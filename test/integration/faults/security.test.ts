@@ -10,7 +10,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/config.js';
+import { loadConfig } from '../../../src/config/index.js';
 import { startSimulator, type Simulator } from '../../../src/sim/index.js';
 import { CLI, startHostEnv, waitFor, type Daemon, type HostEnv } from '../../helpers/host-env.js';
 import { plugVif, readyz, setOverride, vifName, waitConverged, waitReady } from './support.js';

@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { optionTable } from '../../../src/config.js';
+import { optionTable } from '../../../src/config/index.js';
 import { REPO_ROOT } from '../../helpers/host-env.js';
 import { runCli } from './helpers.js';
 

@@ -1,12 +1,12 @@
 /**
  * The operators' section of README.md documents only what exists: every `--flag` and
- * `OVS_XAPI_SYNC_*` variable it names is an option of src/config.ts, every config key it quotes is a
+ * `OVS_XAPI_SYNC_*` variable it names is an option of src/config/, every config key it quotes is a
  * file key, and every signal it describes is one the daemon handles (src/main.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FILE_KEYS, optionTable, RELOADABLE_KEYS } from '../../../src/config.js';
+import { FILE_KEYS, optionTable, RELOADABLE_KEYS } from '../../../src/config/index.js';
 import { REPO_ROOT } from '../../helpers/host-env.js';
 
 function operatorsSection(): string {

@@ -9,8 +9,8 @@ import {
   optionTable,
   reloadConfig,
   describeConfig,
-} from '../../../src/config.js';
-import type { Config, ConfigKey, FileStat, LoadConfigOptions } from '../../../src/config.js';
+} from '../../../src/config/index.js';
+import type { Config, ConfigKey, FileStat, LoadConfigOptions } from '../../../src/config/index.js';
 import { MANAGED_KEYS } from '../../../src/reconcile/changeset.js';
 
 const PID = 4242;

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../../src/config.js';
+import { ConfigError, loadConfig } from '../../../src/config/index.js';
 import { CodedError } from '../../../src/errors.js';
 import { OvsdbError } from '../../../src/ovsdb/errors.js';
 import { JsonMessageSplitter } from '../../../src/ovsdb/framing.js';
