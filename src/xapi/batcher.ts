@@ -1,11 +1,9 @@
-import type { Logger } from 'pino';
 import { describeError, type CodedError } from '../errors.js';
-import type { Clock } from '../time/clock.js';
-import { emptyChange, LOOKUP, type ObjectTable, type XapiCache, type XapiChange } from './cache.js';
+import { emptyChange, LOOKUP, type ObjectTable, type XapiChange } from './cache.js';
 import type { Anticipation } from './anticipation.js';
 import { DEFAULT_LOOKUP_BATCH_SIZE, isFilterableBridgeName, isUuid, lookupNetworksByBridge, lookupVifsByUuid, lookupVmsByUuid, type LookupOptions } from './lookups.js';
 import type { NetworkRecord, VifRecord, VmRecord } from './records.js';
-import type { XapiCaller } from './session.js';
+import type { WatcherPartOptions } from './watcher-part.js';
 import type { StreamMark } from './follower.js';
 
 export interface XapiInterestDelta {
@@ -28,11 +26,7 @@ export interface StreamControl {
   requestResync(): void;
 }
 
-export interface LookupBatcherOptions {
-  readonly cache: XapiCache;
-  readonly caller: XapiCaller;
-  readonly logger: Logger;
-  readonly clock: Clock;
+export interface LookupBatcherOptions extends WatcherPartOptions {
   readonly stream: StreamControl;
   readonly anticipation: () => Anticipation;
   readonly emitChange: (change: XapiChange) => void;

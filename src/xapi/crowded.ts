@@ -1,19 +1,13 @@
-import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
-import type { Clock } from '../time/clock.js';
-import { emptyChange, type XapiCache, type XapiChange } from './cache.js';
+import { emptyChange, type XapiChange } from './cache.js';
 import { readNetworkFields } from './lookups.js';
 import type { NetworkRecord } from './records.js';
-import type { XapiCaller } from './session.js';
+import type { WatcherPartOptions } from './watcher-part.js';
 
 export const DEFAULT_CROWDED_NETWORK_VIFS = 1024;
 export const DEFAULT_NETWORK_REFRESH_MS = 10_000;
 
-export interface CrowdedNetworksOptions {
-  readonly cache: XapiCache;
-  readonly caller: XapiCaller;
-  readonly logger: Logger;
-  readonly clock: Clock;
+export interface CrowdedNetworksOptions extends WatcherPartOptions {
   /** See `XapiWatcherOptions.crowdedNetworkVifs`. */
   readonly crowdedNetworkVifs?: number | undefined;
   readonly networkRefreshMs?: number | undefined;

@@ -1,18 +1,12 @@
-import type { Logger } from 'pino';
 import { describeError } from '../errors.js';
-import type { Clock } from '../time/clock.js';
-import { emptyChange, type ObjectTable, type XapiCache, type XapiChange } from './cache.js';
+import { emptyChange, type ObjectTable, type XapiChange } from './cache.js';
 import { markDeleted } from './events.js';
 import { DEFAULT_LOOKUP_BATCH_SIZE, existingRefsByUuid } from './lookups.js';
-import type { XapiCaller } from './session.js';
+import type { WatcherPartOptions } from './watcher-part.js';
 
 export const DEFAULT_DELETION_CHECK_MS = 60_000;
 
-export interface DeletionAuditOptions {
-  readonly cache: XapiCache;
-  readonly caller: XapiCaller;
-  readonly logger: Logger;
-  readonly clock: Clock;
+export interface DeletionAuditOptions extends WatcherPartOptions {
   readonly isLive: () => boolean;
   readonly emitChange: (change: XapiChange) => void;
   readonly lookupBatchSize?: number | undefined;

@@ -13,8 +13,12 @@ import { XapiCache, type XapiChange } from '../../../src/xapi/cache.js';
 import type { XapiInterestDelta, XapiWatcherPhase } from '../../../src/xapi/watcher.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
 
-/** The OVSDB side as the engine sees it: a replica the test fills, and a transact the test answers. */
-class FakeOvsdb implements OvsdbPort {
+/**
+ * The engine's OVSDB port (`src/sync/ports.ts`) as a script: a replica the test fills, and a transact the
+ * test answers. It stands in for our client, not for ovsdb-server: the integration tests run the engine
+ * against the real server.
+ */
+class ScriptedOvsdbPort implements OvsdbPort {
   state: OvsdbClientState = 'monitoring';
   readonly tables = new Map<string, Map<string, ReplicaRow>>([
     ['Open_vSwitch', new Map()],
@@ -49,7 +53,7 @@ class FakeOvsdb implements OvsdbPort {
 }
 
 /** The XAPI side as the engine sees it: a cache, a phase, and a record of what the engine asked. */
-class FakeXapi extends EventEmitter<{ change: [XapiChange]; phase: [XapiWatcherPhase] }> implements XapiPort {
+class ScriptedXapiPort extends EventEmitter<{ change: [XapiChange]; phase: [XapiWatcherPhase] }> implements XapiPort {
   readonly cache = new XapiCache();
   phase: XapiWatcherPhase = 'idle';
   lookupsOutstanding = false;
@@ -77,8 +81,8 @@ const rootRow = (ext: Record<string, string> = {}): ReplicaRow => ({ _uuid: ROOT
 
 function setup(options: Partial<SyncEngineOptions> = {}) {
   const clock = new ManualClock();
-  const ovsdb = new FakeOvsdb();
-  const xapi = new FakeXapi();
+  const ovsdb = new ScriptedOvsdbPort();
+  const xapi = new ScriptedXapiPort();
   const reports: PassReport[] = [];
   const transactions: TransactionOutcome[] = [];
   ovsdb.tables.get('Open_vSwitch')!.set(ROOT, rootRow());

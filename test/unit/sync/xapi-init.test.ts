@@ -44,8 +44,11 @@ describe('the XAPI init cookie', () => {
     void waiting.then((ok) => (result = ok));
     for (let i = 0; i < 3; i++) await poll(clock, 1000);
     expect(result).toBeUndefined();
+    // Written only once the wait has looked and armed its next poll, so that this poll is the one
+    // that finds it (a look still in flight could otherwise find it first).
+    await poll(clock, 0);
     writeFileSync(xapiInitCookiePath(dir), '');
-    await poll(clock, 1000);
+    await clock.advance(1000);
     await expect(waiting).resolves.toBe(true);
     expect(clock.pending).toBe(0);
   });
