@@ -240,6 +240,12 @@ describe('protocol auto against a host without /jsonrpc', () => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
       });
+      // A client that closes (the watcher abandons its long-poll, the test ends) resets both legs.
+      upstream.on('error', () => res.destroy());
+      req.on('error', () => upstream.destroy());
+      res.on('close', () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
       req.pipe(upstream);
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
