@@ -15,6 +15,3 @@ export function isTransient(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && TRANSIENT_SOCKET_CODES.test(code);
 }
-
-// Still imported from here by src/xapi/{session,client,watcher}.ts; new code imports time/backoff.ts.
-export { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './time/backoff.js';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { BackoffPolicy } from '../retry.js';
+import type { BackoffPolicy } from '../time/backoff.js';
 import { createXapiTransport, type XapiProtocolChoice } from './protocol-fallback.js';
 import { XapiSession } from './session.js';
 import { parseXapiUrl } from './transport.js';
