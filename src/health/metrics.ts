@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from './prom.js';
 import { TRANSACTION_OUTCOMES, type TransactionOutcome, type XapiCallOutcome } from '../outcomes.js';
 
 /**
@@ -93,7 +93,7 @@ export class Metrics {
     const registers = [this.registry];
     // prom-client samples event-loop delay every 10 ms by default: 100 wake-ups a second, ~0.6 % CPU on
     // an idle daemon (measured here). 100 ms keeps nodejs_eventloop_lag_* meaningful for ~0.1 %.
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
+    if (options.defaultMetrics ?? true) collectDefaultMetrics(this.registry, { eventLoopMonitoringPrecision: 100 });
     const max = options.maxLabelValues ?? 200;
     this.methodLabel = new BoundedLabel(max);
     this.codeLabel = new BoundedLabel(max);

@@ -1,9 +1,10 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { CodedError, describeError } from '../errors.js';
 import { runCheck, runChecks, type Check, type CheckResult } from './checks.js';
+import { http } from '../node-builtins.js';
 import { EventLoopLagProbe, type EventLoopLagProbeOptions } from './liveness.js';
 import type { Metrics } from './metrics.js';
 
@@ -110,7 +111,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     ['/metrics', metricsRoute],
   ]);
 
-  const server = createServer(
+  const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderSize ?? 8192,
       headersTimeout: limits.headersTimeoutMs ?? 5000,
@@ -163,7 +164,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     }
     const status =
       err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
 import type { Logger } from 'pino';
 import { AbortedError } from '../errors.js';
+import { http as httpModule, httpsModule } from '../node-builtins.js';
 import type { XapiValue, XapiWireCodec } from './codec/types.js';
 import { XapiTransportError } from './errors.js';
 
@@ -132,6 +133,8 @@ class HttpTransport implements XapiTransport {
    * warm connection that the next lookup would use.
    */
   private readonly longPollAgent: http.Agent;
+  /** `https.request` for an https endpoint, else `http.request`. */
+  private readonly request: typeof http.request;
   private readonly timeoutMs: number;
   private readonly maxResponseBytes: number;
 
@@ -150,11 +153,14 @@ class HttpTransport implements XapiTransport {
         options.logger.warn({ xapi: describeEndpoint(this.endpoint) }, 'XAPI TLS certificate verification is DISABLED (insecure option)');
       }
       const agentOptions: https.AgentOptions = { keepAlive: true, ca: tls.ca, rejectUnauthorized: !insecure };
-      this.agent = new https.Agent(agentOptions);
-      this.longPollAgent = new https.Agent(agentOptions);
+      const https_ = httpsModule();
+      this.agent = new https_.Agent(agentOptions);
+      this.longPollAgent = new https_.Agent(agentOptions);
+      this.request = https_.request;
     } else {
-      this.agent = new http.Agent({ keepAlive: true });
-      this.longPollAgent = new http.Agent({ keepAlive: true });
+      this.agent = new httpModule.Agent({ keepAlive: true });
+      this.longPollAgent = new httpModule.Agent({ keepAlive: true });
+      this.request = httpModule.request;
     }
   }
 
@@ -203,7 +209,7 @@ class HttpTransport implements XapiTransport {
       requestOptions.host = endpoint.host;
       requestOptions.port = endpoint.port;
     }
-    const client = endpoint.kind === 'https' ? https : http;
+    const request = this.request;
     const maxBytes = this.maxResponseBytes;
 
     return new Promise<XapiValue>((resolve, reject) => {
@@ -222,7 +228,7 @@ class HttpTransport implements XapiTransport {
         finish(new AbortedError(`${method}: aborted`));
       };
 
-      const req = client.request(requestOptions, (res) => {
+      const req = request(requestOptions, (res) => {
         const status = res.statusCode ?? 0;
         const contentType = (res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
         if (status !== 200) {

@@ -1,0 +1,38 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../../src/sandbox/host.js';
+
+/*
+ * What loading the daemon pulls in (docs/platform.md §6): a child node imports dist/main.js (built by
+ * `npm test`) without running it and reports the built-in modules node loaded and the CommonJS files
+ * required. Each module kept out here is megabytes of RSS on every hypervisor.
+ */
+function loadedBy(entry: string): { builtins: string[]; files: string[] } {
+  const script = `
+    import { createRequire } from 'node:module';
+    await import(${JSON.stringify(entry)});
+    const files = Object.keys(createRequire(import.meta.url).cache);
+    process.stdout.write(JSON.stringify({ builtins: process.moduleLoadList, files }));
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' });
+  return JSON.parse(out) as { builtins: string[]; files: string[] };
+}
+
+describe('the daemon modules, loaded', () => {
+  const { builtins, files } = loadedBy(join(REPO_ROOT, 'dist', 'main.js'));
+
+  it('load node:http without undici (an ESM import of node:http would read its lazy WebSocket export)', () => {
+    expect(builtins).toContain('NativeModule http');
+    expect(builtins.filter((m) => m.includes('undici'))).toEqual([]);
+  });
+
+  it('load neither tls nor zlib: https is loaded only for an https XAPI URL, and prom-client without its Pushgateway', () => {
+    expect(builtins.filter((m) => /^NativeModule (tls|https|zlib)$/.test(m))).toEqual([]);
+  });
+
+  it('load prom-client without @opentelemetry/api, its Pushgateway or its cluster aggregator', () => {
+    expect(files.some((f) => f.includes('/prom-client/lib/registry'))).toBe(true);
+    expect(files.filter((f) => /@opentelemetry|prom-client\/(index|lib\/(pushgateway|cluster))\.js$/.test(f))).toEqual([]);
+  });
+});
