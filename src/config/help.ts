@@ -6,7 +6,7 @@ import { DEFAULT_CONFIG_PATH, PROGRAM_NAME, RELOADABLE_KEYS } from './schema.js'
 
 let cachedVersion: string | undefined;
 
-/** The package version from package.json (works from both src/ and dist/). */
+/** The package version from package.json, two levels up from src/config, dist/config and the bundle's dist/bin alike. */
 export function packageVersion(): string {
   if (cachedVersion === undefined) {
     try {

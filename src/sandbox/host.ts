@@ -2,7 +2,7 @@
  * A whole hypervisor in a temp dir, for daemon-level tests, the demo and the benchmark: a real
  * ovsdb-server (the sandbox), the XAPI simulator, a root prefix with `/etc/xensource-inventory` and the
  * XAPI init cookie, an `$OVS_RUNDIR`, helpers that act like the hotplug scripts, and the daemon as a
- * child process (`node <repo>/dist/cli.js`: run `npm run build` first; `npm test` and `npm run demo` do).
+ * child process (`node <repo>/dist/bin/ovs-xapi-sync.js`: run `npm run build` first; `npm test` and `npm run demo` do).
  *
  * This module lives in src/ so that the demo, which runs from dist/, can use it; the tests reach it
  * through `test/helpers/host-env.ts`.
@@ -36,8 +36,8 @@ function findRepoRoot(): string {
 }
 
 export const REPO_ROOT = findRepoRoot();
-/** The built daemon; the harness never builds it. */
-export const CLI = join(REPO_ROOT, 'dist', 'cli.js');
+/** The built daemon: the bundle the package ships (scripts/package/bundle.mjs); the harness never builds it. */
+export const CLI = join(REPO_ROOT, 'dist', 'bin', 'ovs-xapi-sync.js');
 
 /**
  * The V8 options the daemon runs with, exactly as `systemd/ovs-xapi-sync.service` starts it (a test

@@ -6,7 +6,7 @@
  * systemd it is ready (unix-dgram) and answers the unmodified ovs-appctl by name.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,14 @@ describe('the packaged daemon in a chroot of the package alone', { timeout: SLOW
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`ovs-xapi-sync (Open vSwitch compatible) ${artifacts.version}`);
+  });
+
+  it('runs from the bundle alone (dist/ holds only bin/), `logs` included', async () => {
+    expect(readdirSync(join(root, 'opt/ovs-xapi-sync/dist'))).toEqual(['bin']);
+    const r = await runInChroot(['/usr/sbin/ovs-xapi-sync', 'logs', '--help']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('usage: ovs-xapi-sync logs');
   });
 
   it('--once --pidfile gives the ports their ids', async () => {
