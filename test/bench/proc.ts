@@ -31,7 +31,7 @@ export function peakRssMb(pid: number): number {
 
 /**
  * What RSS a node process has before the daemon holds any data: an empty process with the daemon's V8
- * options, and one that has loaded every module of the daemon (`dist/main.js`) without running it.
+ * options, and one that has loaded the daemon's chunk of the bundle (`dist/bin/main-*.js`) without running it.
  * The difference between these and the daemon's RSS is what the daemon's data and work cost.
  */
 export async function nodeBaselineRss(nodeArgs: readonly string[], mainModule: string, env: Readonly<Record<string, string>>): Promise<{ emptyMb: number; modulesLoadedMb: number }> {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the daemon (`node dist/cli.js`, a child process) at hypervisor scale against a real
+ * `npm run bench`: the daemon (`node dist/bin/ovs-xapi-sync.js`, the bundle that ships; a child process) at hypervisor scale against a real
  * ovsdb-server and the XAPI simulator (issue 7). Prints a table (scenario × metric, with the goal and
  * ✓/✗) on stdout and, last, one line `BENCH_RESULT {json}`. A measurement, never a test: the exit code
  * is 0 whatever the figures (non-zero only when the bench itself could not run).
@@ -19,8 +19,9 @@
  * minutes on the project's 2-core machine; `--quick` about a minute.
  */
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
-import { DAEMON_ENV, DAEMON_NODE_ARGS } from '../../src/sandbox/host.js';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { CLI, DAEMON_ENV, DAEMON_NODE_ARGS } from '../../src/sandbox/host.js';
 import { REPO_ROOT } from '../helpers/host-env.js';
 import { benchXmlRpcDecode } from './codec.js';
 import { floorTable } from './floor.js';
@@ -30,6 +31,13 @@ import { nodeBaselineRss } from './proc.js';
 import { cpuTable, heapTable } from './profile.js';
 import { benchReconcile } from './reconcile.js';
 import { runScenario, type ScenarioResult, type ScenarioSpec } from './scenario.js';
+
+/** The daemon's chunk of the bundle next to `CLI` (scripts/package/bundle.mjs): every daemon module, not run. */
+function daemonChunk(): string {
+  const chunk = readdirSync(dirname(CLI)).find((f) => /^main-\w+\.js$/.test(f));
+  if (chunk === undefined) throw new Error(`no daemon chunk next to ${CLI}`);
+  return join(dirname(CLI), chunk);
+}
 
 /** Issue 14 measures RSS after the cold start and 30 new ports. */
 const PORT_SAMPLES = 30;
@@ -161,7 +169,7 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const started = performance.now();
   const loadAtStart = loadavg().map((l) => l.toFixed(2)).join(' ');
-  const baseline = await nodeBaselineRss(DAEMON_NODE_ARGS, join(REPO_ROOT, 'dist', 'main.js'), DAEMON_ENV);
+  const baseline = await nodeBaselineRss(DAEMON_NODE_ARGS, daemonChunk(), DAEMON_ENV);
   const results: ScenarioResult[] = [];
   for (const s of specs) results.push(await runScenario(s));
   let micro: Record<string, number> | undefined;
@@ -169,10 +177,10 @@ async function main(argv: readonly string[]): Promise<void> {
 
   const out: string[] = [];
   out.push('');
-  out.push(`ovs-xapi-sync benchmark — node ${process.version}, daemon = node dist/cli.js; XAPI simulator in the bench process`);
+  out.push(`ovs-xapi-sync benchmark — node ${process.version}, daemon = node dist/bin/ovs-xapi-sync.js (the bundle); XAPI simulator in the bench process`);
   out.push('Python daemon (issue 14, same machine, independent simulator, 2 ms/call, 6000 interfaces): 40 s cold start, 9.5 s CPU, 68 MB RSS, 2264 / 2413 ms per new port.');
   out.push(`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}; load average (1/5/15 min) ${loadAtStart} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`);
-  out.push(`RSS floor with the daemon's node options: ${baseline.emptyMb} MB for an empty node process, ${baseline.modulesLoadedMb} MB once every daemon module is loaded (dist/main.js, not run).`);
+  out.push(`RSS floor with the daemon's node options: ${baseline.emptyMb} MB for an empty node process, ${baseline.modulesLoadedMb} MB once the daemon's chunk of the bundle is loaded (not run).`);
   out.push('');
   out.push(table(results));
   for (const r of results) {

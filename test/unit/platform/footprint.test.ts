@@ -1,12 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../../src/sandbox/host.js';
+import { CLI, REPO_ROOT } from '../../../src/sandbox/host.js';
 
 /*
- * What loading the daemon pulls in (docs/platform.md §6): a child node imports dist/main.js (built by
- * `npm test`) without running it and reports the built-in modules node loaded and the CommonJS files
- * required. Each module kept out here is megabytes of RSS on every hypervisor.
+ * What loading the daemon pulls in (docs/platform.md §6): a child node imports the daemon's chunk of the
+ * bundle that ships (`main-*.js` next to `CLI`, built by `npm test`) without running it, and reports the
+ * built-in modules node loaded and the CommonJS files required. Each module kept out here is megabytes of
+ * RSS on every hypervisor.
  */
 function loadedBy(entry: string): { builtins: string[]; files: string[] } {
   const script = `
@@ -20,7 +22,9 @@ function loadedBy(entry: string): { builtins: string[]; files: string[] } {
 }
 
 describe('the daemon modules, loaded', () => {
-  const { builtins, files } = loadedBy(join(REPO_ROOT, 'dist', 'main.js'));
+  const chunk = readdirSync(dirname(CLI)).find((f) => /^main-\w+\.js$/.test(f));
+  if (chunk === undefined) throw new Error(`no daemon chunk next to ${CLI}: run npm run build`);
+  const { builtins, files } = loadedBy(join(dirname(CLI), chunk));
 
   it('load node:http without undici (an ESM import of node:http would read its lazy WebSocket export)', () => {
     expect(builtins).toContain('NativeModule http');
