@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { describeError, isCodedError } from '../errors.js';
 import { createFailureSummarizer, type FailureSummarizer } from '../log.js';
 import type { OvsdbClientState } from '../ovsdb/client.js';
-import { changeSetOperations } from '../ovsdb/changeset-ops.js';
+import { changeSetTransactions } from '../ovsdb/changeset-ops.js';
 import type { RowChange as ReplicaRowChange } from '../ovsdb/replica.js';
 import type { ReconcileResult, ReconcileWarning } from '../reconcile/changeset.js';
 import { DirtyTracker } from '../reconcile/dirty-tracker.js';
@@ -49,7 +49,15 @@ export interface SyncEngineOptions {
   readonly clock?: Clock;
   /** At most this many rows are named in the one log line per pass (the count is always logged). */
   readonly maxRowsLogged?: number;
+  /**
+   * A pass writes its changes as pipelined transactions of at most this many rows (default
+   * `DEFAULT_ROWS_PER_TRANSACTION`; 0 = one transaction whatever its size).
+   */
+  readonly rowsPerTransaction?: number;
 }
+
+/** Chunk size of a large pass's write (docs/ovsdb.md §7: the cold start's figures). */
+export const DEFAULT_ROWS_PER_TRANSACTION = 250;
 
 export interface SyncStatus {
   readonly ovsdb: OvsdbClientState;
@@ -70,7 +78,8 @@ const COMMENT = 'ovs-xapi-sync: Updating records from XAPI';
  * Joins the OVSDB replica, the XAPI watcher and the pure reconciler (docs/design.md §4). Triggers (replica
  * changes, XAPI events, reconnects, the resync timer, flush-cache) only mark rows dirty; the
  * `ReconcileScheduler` runs one pass at a time; a pass computes the ChangeSet for the dirty rows and writes it
- * in ONE transaction (nothing when it is empty). A failed pass gives its dirty rows back and is requeued
+ * in one transaction, or in pipelined transactions of `rowsPerTransaction` rows when it is larger (nothing
+ * when it is empty). A pass any of whose transactions failed gives its dirty rows back and is requeued
  * with backoff.
  *
  * Converged means: the last pass found nothing to write, nothing pending, no XAPI lookup outstanding,
@@ -326,16 +335,12 @@ export class SyncEngine {
       this.converged = false;
       return this.finish(started, 'dry_run', result);
     }
-    // Built before the try, as before: an error building the operations is not a failed transaction.
-    const committed = this.commit(result.changes);
-    try {
-      await committed;
-      this.o.observer?.transaction?.('committed');
-    } catch (err) {
-      this.o.observer?.transaction?.(transactionOutcome(err));
+    // Built before the await: an error building the operations is not a failed transaction.
+    const failure = firstFailure(await this.commit(result.changes), (outcome) => this.o.observer?.transaction?.(outcome));
+    if (failure !== undefined) {
       this.tracker.restore(dirty);
       this.converged = false;
-      return this.finish(started, 'failed', result, err);
+      return this.finish(started, 'failed', result, failure.error);
     }
     this.log.info({ rows: describeChanges(result.changes, this.o.maxRowsLogged ?? 50), count: result.changes.length }, 'updated %d %s', result.changes.length, plural(result.changes.length));
     // The update for our own commit arrived before the reply (same session) and marked those rows dirty
@@ -345,12 +350,14 @@ export class SyncEngine {
   }
 
   /**
-   * Sends the pass's transaction. A separate (non-async) step so that the operations are not held by
-   * `pass`'s suspended frame: at 6000 rows they are ~8 MB of objects that stayed reachable until the
-   * reply and were promoted to the old generation (heap snapshot, stress-2ms).
+   * Sends the pass's transactions, pipelined, and settles once every reply is in (so the next pass
+   * never overlaps a chunk still in flight). A separate (non-async) step so that the operations are
+   * not held by `pass`'s suspended frame: at 6000 rows they are ~8 MB of objects that stayed reachable
+   * until the reply and were promoted to the old generation (heap snapshot, stress-2ms).
    */
-  private commit(changes: ReconcileResult['changes']): Promise<unknown> {
-    return this.o.ovsdb.transact(changeSetOperations(changes, COMMENT));
+  private commit(changes: ReconcileResult['changes']): Promise<PromiseSettledResult<unknown>[]> {
+    const transactions = changeSetTransactions(changes, COMMENT, this.o.rowsPerTransaction ?? DEFAULT_ROWS_PER_TRANSACTION);
+    return Promise.allSettled(transactions.map((ops) => this.o.ovsdb.transact(ops)));
   }
 
   private finish(started: number, kind: PassResult, result: ReconcileResult, error?: unknown): PassOutcome {
@@ -401,4 +408,22 @@ export class SyncEngine {
     }
     if (this.warningsSeen.size > 10_000) this.warningsSeen.clear();
   }
+}
+
+/**
+ * Reports every chunk's outcome and returns the first failure: a pass whose chunks did not all commit
+ * fails as a whole and is retried (the chunks that did commit are idempotent owned-key writes, and the
+ * next pass recomputes only what still differs).
+ */
+function firstFailure(settled: readonly PromiseSettledResult<unknown>[], report: (outcome: TransactionOutcome) => void): { error: unknown } | undefined {
+  let failure: { error: unknown } | undefined;
+  for (const s of settled) {
+    if (s.status === 'fulfilled') {
+      report('committed');
+    } else {
+      report(transactionOutcome(s.reason));
+      failure ??= { error: s.reason };
+    }
+  }
+  return failure;
 }
