@@ -16,6 +16,7 @@ import { realClock, type Clock } from '../time/clock.js';
 import type { XapiChange } from '../xapi/cache.js';
 import type { XapiWatcherPhase } from '../xapi/watcher.js';
 import { EventLag } from './event-lag.js';
+import { OwnWrites } from './own-writes.js';
 import { ReplicaOvsdbView } from './ovsdb-view.js';
 import { countKeys, describeChanges, emptyResult, holdPendingRows, plural, type PassReport, type PassResult } from './pass-report.js';
 import type { OvsdbPort, XapiPort } from './ports.js';
@@ -110,6 +111,9 @@ export class SyncEngine {
   private readonly hardFailures: FailureSummarizer;
   private readonly failingKeys = new Set<string>();
   private readonly lag = new EventLag();
+  private readonly ownWrites = new OwnWrites();
+  /** The pass's dirty Interface rows, for its report (undefined: a full pass). */
+  private passDirtyInterfaces: number | undefined;
 
   constructor(options: SyncEngineOptions) {
     this.o = options;
@@ -129,7 +133,7 @@ export class SyncEngine {
     const { ovsdb, watcher } = this.o;
     const offChange = ovsdb.on('change', (change) => {
       this.lag.changed('ovsdb');
-      this.ovsView.apply(change);
+      this.ovsView.apply(change, this.ownWrites.size > 0 ? (uuid, old, row) => this.ownWrites.matches(uuid, old, row) : undefined);
       this.converged = false;
       this.updateInterest();
       this.loop.trigger();
@@ -313,7 +317,14 @@ export class SyncEngine {
       return { outcome: 'done' };
     }
     this.passes += 1;
+    // Every echo of the previous pass's write arrived before its replies (docs/ovsdb.md §1); a row
+    // whose echo did not come is reconciled again rather than trusted.
+    for (const uuid of this.ownWrites.take()) {
+      const row = this.ovsView.interfaces.get(uuid);
+      if (row !== undefined) this.tracker.interfaceChanged(uuid, row);
+    }
     const dirty = this.tracker.take();
+    this.passDirtyInterfaces = dirty.all === true ? undefined : [...(dirty.interfaces ?? [])].length;
     this.lag.passStarted();
     let result: ReconcileResult;
     try {
@@ -343,8 +354,8 @@ export class SyncEngine {
       return this.finish(started, 'failed', result, failure.error);
     }
     this.log.info({ rows: describeChanges(result.changes, this.o.maxRowsLogged ?? 50), count: result.changes.length }, 'updated %d %s', result.changes.length, plural(result.changes.length));
-    // The update for our own commit arrived before the reply (same session) and marked those rows dirty
-    // again; the follow-up pass confirms convergence.
+    // The update for our own commit arrived before the reply (same session) and triggered a follow-up
+    // pass, which confirms convergence; rows it changed exactly as written are not dirty again (OwnWrites).
     this.converged = false;
     return this.finish(started, 'changed', result);
   }
@@ -356,6 +367,7 @@ export class SyncEngine {
    * until the reply and were promoted to the old generation (heap snapshot, stress-2ms).
    */
   private commit(changes: ReconcileResult['changes']): Promise<PromiseSettledResult<unknown>[]> {
+    this.ownWrites.expect(changes);
     const transactions = changeSetTransactions(changes, COMMENT, this.o.rowsPerTransaction ?? DEFAULT_ROWS_PER_TRANSACTION);
     return Promise.allSettled(transactions.map((ops) => this.o.ovsdb.transact(ops)));
   }
@@ -368,8 +380,10 @@ export class SyncEngine {
       changesByKey: countKeys(result.changes),
       pending: result.pending.length,
       unknown: result.unknown.length,
+      dirtyInterfaces: this.passDirtyInterfaces,
       error,
     };
+    this.passDirtyInterfaces = undefined;
     this.lastPass = report;
     this.lastPassAt = new Date();
     this.o.observer?.passFinished?.(report);

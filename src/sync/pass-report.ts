@@ -11,6 +11,8 @@ export interface PassReport {
   readonly changesByKey: ReadonlyMap<string, number>;
   readonly pending: number;
   readonly unknown: number;
+  /** Interface rows the pass took as changed (by uuid); undefined for a full pass. */
+  readonly dirtyInterfaces?: number | undefined;
   readonly error?: unknown;
 }
 

@@ -82,6 +82,8 @@ describe('SyncEngine writing a large pass as chunks (real ovsdb-server)', () => 
     expect(changed[0]!.rows).toBe(ROWS + 1);
     expect(outcomes).toEqual(['committed', 'committed', 'committed']);
     expect(client.counters.transactions.committed).toBe(3);
+    // The echo of every chunk was exactly the write: the follow-up pass took no Interface row again.
+    expect(reports.at(-1)).toMatchObject({ result: 'converged', dirtyInterfaces: 0 });
 
     const rows = [...(await serverRows(sb, 'Interface')).values()].filter((row) => row.name.startsWith('vif'));
     expect(rows).toHaveLength(ROWS);

@@ -204,6 +204,39 @@ describe('SyncEngine behind narrow ports (fake OVSDB and XAPI sides, manual cloc
     await engine.stop();
   });
 
+  it('does not reconcile again the rows whose echo is exactly its write, and does those whose echo is not', async () => {
+    const { clock, ovsdb, engine, reports } = setup();
+    const row = (i: number, ext: Record<string, string>): ReplicaRow => ({ _uuid: IF(i), name: `vif${i}.0`, external_ids: new Map(Object.entries(ext)) });
+    for (let i = 1; i <= 3; i++) ovsdb.tables.get('Interface')!.set(IF(i), row(i, { foreign: 'x' }));
+    engine.start();
+    await clock.tick();
+    expect(ovsdb.sent).toHaveLength(1);
+    // The echo: rows 1 and 2 exactly as written; row 3 with a foreign key changed in the same update.
+    ovsdb.upsert('Interface', row(1, { foreign: 'x', 'iface-status': 'active' }));
+    ovsdb.upsert('Interface', row(2, { foreign: 'x', 'iface-status': 'active' }));
+    ovsdb.upsert('Interface', row(3, { foreign: 'y', 'iface-status': 'active' }));
+    ovsdb.upsert('Open_vSwitch', rootRow({ 'system-id': 'host-a', 'xs-system-uuid': 'host-a' }));
+    await clock.tick();
+    await engine.whenIdle();
+    expect(reports.at(-1)).toMatchObject({ result: 'converged', dirtyInterfaces: 1 });
+    expect(ovsdb.sent).toHaveLength(1);
+    expect(engine.isConverged).toBe(true);
+    await engine.stop();
+  });
+
+  it('reconciles again a written row whose echo never came', async () => {
+    const { clock, ovsdb, engine, reports } = setup();
+    ovsdb.tables.get('Interface')!.set(IF(1), { _uuid: IF(1), name: 'vif1.0', external_ids: new Map() });
+    engine.start();
+    await clock.tick();
+    expect(ovsdb.sent).toHaveLength(1);
+    // Only the root's echo; the Interface row's does not come, so the next pass takes it again.
+    ovsdb.upsert('Open_vSwitch', rootRow({ 'system-id': 'host-a', 'xs-system-uuid': 'host-a' }));
+    await clock.tick();
+    expect(reports.at(-1)).toMatchObject({ result: 'changed', dirtyInterfaces: 1, rows: 1 });
+    await engine.stop();
+  });
+
   it('asks the XAPI side to follow what the database refers to', async () => {
     const { clock, ovsdb, xapi, engine } = setup();
     engine.start();
