@@ -9,7 +9,7 @@ import { DirtyTracker } from '../reconcile/dirty-tracker.js';
 import { reconcileAll, reconcileDirty } from '../reconcile/row-selection.js';
 import { ReconcileScheduler, type PassOutcome } from './scheduler.js';
 import type { SystemFacts } from '../reconcile/views.js';
-import { transactionOutcome, type TransactionOutcome } from '../outcomes.js';
+import type { TransactionOutcome } from '../outcomes.js';
 import { isTransient } from '../retry.js';
 import type { BackoffPolicy } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
@@ -18,7 +18,7 @@ import type { XapiWatcherPhase } from '../xapi/watcher.js';
 import { EventLag } from './event-lag.js';
 import { OwnWrites } from './own-writes.js';
 import { ReplicaOvsdbView } from './ovsdb-view.js';
-import { countKeys, describeChanges, emptyResult, holdPendingRows, plural, type PassReport, type PassResult } from './pass-report.js';
+import { countKeys, describeChanges, emptyResult, firstFailure, holdPendingRows, plural, type PassReport, type PassResult } from './pass-report.js';
 import type { OvsdbPort, XapiPort } from './ports.js';
 import { CacheXapiView } from './xapi-view.js';
 
@@ -422,22 +422,4 @@ export class SyncEngine {
     }
     if (this.warningsSeen.size > 10_000) this.warningsSeen.clear();
   }
-}
-
-/**
- * Reports every chunk's outcome and returns the first failure: a pass whose chunks did not all commit
- * fails as a whole and is retried (the chunks that did commit are idempotent owned-key writes, and the
- * next pass recomputes only what still differs).
- */
-function firstFailure(settled: readonly PromiseSettledResult<unknown>[], report: (outcome: TransactionOutcome) => void): { error: unknown } | undefined {
-  let failure: { error: unknown } | undefined;
-  for (const s of settled) {
-    if (s.status === 'fulfilled') {
-      report('committed');
-    } else {
-      report(transactionOutcome(s.reason));
-      failure ??= { error: s.reason };
-    }
-  }
-  return failure;
 }
