@@ -26,3 +26,22 @@ export function changeSetOperations(changes: ChangeSet, commentText: string): Op
   if (ops.length > 0) ops.push(comment(commentText));
   return ops;
 }
+
+/**
+ * The ChangeSet as transactions of at most `rowsPerTransaction` rows each, in ChangeSet order: every
+ * operation of a row stays in the transaction of that row, and each transaction carries the
+ * `comment`. A large change set (the cold start, a resync) is written as pipelined chunks because
+ * ovsdb-server commits and publishes them sooner, with less CPU, than one transaction (docs/ovsdb.md §7).
+ * `rowsPerTransaction` of 0, a negative or a non-finite number means no limit (one transaction).
+ * An empty ChangeSet gives no transaction.
+ */
+export function changeSetTransactions(changes: ChangeSet, commentText: string, rowsPerTransaction: number): Operation[][] {
+  if (changes.length === 0) return [];
+  const size = Number.isFinite(rowsPerTransaction) && rowsPerTransaction >= 1 ? Math.floor(rowsPerTransaction) : changes.length;
+  const transactions: Operation[][] = [];
+  for (let start = 0; start < changes.length; start += size) {
+    const ops = changeSetOperations(changes.slice(start, start + size), commentText);
+    if (ops.length > 0) transactions.push(ops);
+  }
+  return transactions;
+}

@@ -103,12 +103,15 @@ export function decodeMapPairs(value: unknown): (readonly [Atom, Atom])[] {
   return pairs as (readonly [Atom, Atom])[];
 }
 
-/** A `map<string,string>` column (`external_ids`, `other_config`). */
-export function decodeStringMap(value: unknown): Map<string, string> {
+/**
+ * A `map<string,string>` column (`external_ids`, `other_config`). `shareValue`, when given, maps each
+ * value to the copy to keep (the replica's per-batch `StringPool`).
+ */
+export function decodeStringMap(value: unknown, shareValue?: (value: string) => string): Map<string, string> {
   const out = new Map<string, string>();
   for (const [k, v] of decodeMapPairs(value)) {
     if (typeof k !== 'string' || typeof v !== 'string') throw notationError(`expected string pairs in map, got ${short([k, v])}`);
-    out.set(internKey(k), v);
+    out.set(internKey(k), shareValue === undefined ? v : shareValue(v));
   }
   return out;
 }

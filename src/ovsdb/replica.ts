@@ -1,5 +1,6 @@
 import { OvsdbError, isRecord } from './errors.js';
 import { decodeOptionalString, decodeString, decodeStringMap, decodeStringSet } from './notation.js';
+import { StringPool } from './string-pool.js';
 
 /**
  * How a monitored column is decoded (by schema type, never by shape: docs/ovsdb.md §4).
@@ -126,7 +127,7 @@ export class Replica {
    */
   rebuild(updates: unknown, format: UpdateFormat): ReplicaChange {
     const fresh = emptyTables(this.spec);
-    applyTableUpdates(this.spec, fresh, updates, format, undefined);
+    applyTableUpdates(this.spec, fresh, updates, format, undefined, new StringPool());
     const changes = new Map<string, Map<string, RowChange>>();
     for (const [name, newRows] of fresh) {
       const oldRows = this.tables.get(name) ?? new Map<string, ReplicaRow>();
@@ -153,7 +154,7 @@ export class Replica {
   apply(updates: unknown, format: UpdateFormat, markReady = false): ReplicaChange {
     const changes = new Map<string, Map<string, RowChange>>();
     try {
-      applyTableUpdates(this.spec, this.tables, updates, format, changes);
+      applyTableUpdates(this.spec, this.tables, updates, format, changes, new StringPool());
     } catch (err) {
       this.isReady = false;
       this.reportAll = true;
@@ -176,6 +177,7 @@ function applyTableUpdates(
   updates: unknown,
   format: UpdateFormat,
   changes: Map<string, Map<string, RowChange>> | undefined,
+  pool: StringPool,
 ): void {
   if (!isRecord(updates)) throw new OvsdbError('OVSDB_PROTOCOL', 'table updates are not a JSON object');
   for (const [tableName, rowUpdates] of Object.entries(updates)) {
@@ -187,7 +189,7 @@ function applyTableUpdates(
     for (const [id, rowUpdate] of Object.entries(rowUpdates)) {
       if (!isRecord(rowUpdate)) throw new OvsdbError('OVSDB_PROTOCOL', `update for ${tableName} row ${id} is not an object`);
       const change =
-        format === 'update2' ? applyRowUpdate2(tableSpec, rows, tableName, id, rowUpdate) : applyRowUpdate1(tableSpec, rows, tableName, id, rowUpdate);
+        format === 'update2' ? applyRowUpdate2(tableSpec, rows, tableName, id, rowUpdate, pool) : applyRowUpdate1(tableSpec, rows, tableName, id, rowUpdate, pool);
       if (changes !== undefined) {
         if (tableChanges === undefined) {
           tableChanges = new Map();
@@ -209,11 +211,11 @@ function mergeChange(first: RowChange | undefined, next: RowChange): RowChange {
 }
 
 /** ovsdb-server(7) §4.1.14 row update: exactly one of initial, insert, delete, modify. */
-function applyRowUpdate2(spec: TableSpec, rows: Map<string, ReplicaRow>, table: string, id: string, update: Record<string, unknown>): RowChange {
+function applyRowUpdate2(spec: TableSpec, rows: Map<string, ReplicaRow>, table: string, id: string, update: Record<string, unknown>, pool: StringPool): RowChange {
   const fresh = update.initial ?? update.insert;
   if (fresh !== undefined) {
     if (rows.has(id)) throw inconsistent(`insert of ${table} row ${id}, which already exists`);
-    const row = decodeFullRow(spec, id, fresh, table);
+    const row = decodeFullRow(spec, id, fresh, table, pool);
     rows.set(id, row);
     return { kind: 'inserted', row };
   }
@@ -226,7 +228,7 @@ function applyRowUpdate2(spec: TableSpec, rows: Map<string, ReplicaRow>, table: 
   if (update.modify !== undefined) {
     const old = rows.get(id);
     if (old === undefined) throw inconsistent(`modify of ${table} row ${id}, which does not exist`);
-    const row = applyDiff(spec, old, update.modify, table);
+    const row = applyDiff(spec, old, update.modify, table, pool);
     rows.set(id, row);
     return { kind: 'modified', row, old };
   }
@@ -234,7 +236,7 @@ function applyRowUpdate2(spec: TableSpec, rows: Map<string, ReplicaRow>, table: 
 }
 
 /** RFC 7047 §4.1.6 `<row-update>`: `old` and/or `new`; `new` holds every monitored column. */
-function applyRowUpdate1(spec: TableSpec, rows: Map<string, ReplicaRow>, table: string, id: string, update: Record<string, unknown>): RowChange {
+function applyRowUpdate1(spec: TableSpec, rows: Map<string, ReplicaRow>, table: string, id: string, update: Record<string, unknown>, pool: StringPool): RowChange {
   const next = update.new;
   const old = rows.get(id);
   if (next === undefined || next === null) {
@@ -242,7 +244,7 @@ function applyRowUpdate1(spec: TableSpec, rows: Map<string, ReplicaRow>, table: 
     rows.delete(id);
     return { kind: 'deleted', old };
   }
-  const row = decodeFullRow(spec, id, next, table);
+  const row = decodeFullRow(spec, id, next, table, pool);
   const isInsert = update.old === undefined || update.old === null;
   if (isInsert) {
     if (old !== undefined) throw inconsistent(`insert of ${table} row ${id}, which already exists`);
@@ -267,26 +269,26 @@ function defaultValue(kind: ColumnKind): DecodedValue {
   }
 }
 
-function decodeColumn(kind: ColumnKind, value: unknown): DecodedValue {
+function decodeColumn(kind: ColumnKind, value: unknown, pool: StringPool): DecodedValue {
   switch (kind) {
     case 'string':
       return decodeString(value);
     case 'optional-string':
       return decodeOptionalString(value);
     case 'string-map':
-      return decodeStringMap(value);
+      return decodeStringMap(value, (v) => pool.intern(v));
     case 'string-set':
       return decodeStringSet(value);
   }
 }
 
 /** `initial`/`insert` omit default-valued columns (docs/ovsdb.md §2): missing means default. */
-function decodeFullRow(spec: TableSpec, id: string, value: unknown, table: string): ReplicaRow {
+function decodeFullRow(spec: TableSpec, id: string, value: unknown, table: string, pool: StringPool): ReplicaRow {
   if (!isRecord(value)) throw new OvsdbError('OVSDB_PROTOCOL', `${table} row ${id} is not an object`);
   const row: Record<string, DecodedValue> = { _uuid: id };
   for (const [column, kind] of Object.entries(spec)) {
     const wire = value[column];
-    row[column] = wire === undefined ? defaultValue(kind) : decodeColumn(kind, wire);
+    row[column] = wire === undefined ? defaultValue(kind) : decodeColumn(kind, wire, pool);
   }
   return row as ReplicaRow;
 }
@@ -297,7 +299,7 @@ function decodeFullRow(spec: TableSpec, id: string, value: unknown, table: strin
  * same value is removed, a key with another value takes it. Applying the same diff twice undoes it, so
  * each diff must be applied exactly once, against the previous value.
  */
-function applyDiff(spec: TableSpec, old: ReplicaRow, diff: unknown, table: string): ReplicaRow {
+function applyDiff(spec: TableSpec, old: ReplicaRow, diff: unknown, table: string, pool: StringPool): ReplicaRow {
   if (!isRecord(diff)) throw new OvsdbError('OVSDB_PROTOCOL', `modify for ${table} row ${old._uuid} is not an object`);
   const row: Record<string, DecodedValue> = { ...old };
   for (const [column, wire] of Object.entries(diff)) {
@@ -316,8 +318,10 @@ function applyDiff(spec: TableSpec, old: ReplicaRow, diff: unknown, table: strin
         row[column] = toggleSet(old[column] as readonly string[], decodeStringSet(wire));
         break;
       case 'string-map': {
-        const next = new Map(old[column] as ReadonlyMap<string, string>);
-        for (const [k, v] of decodeStringMap(wire)) {
+        const previous = old[column] as ReadonlyMap<string, string>;
+        const next = new Map(previous);
+        // A value written next to an equal one (iface-id beside xs-vif-uuid) keeps the row's copy.
+        for (const [k, v] of decodeStringMap(wire, (value) => pool.intern(value, previous))) {
           const current = next.get(k);
           if (current === undefined) next.set(k, v);
           else if (current === v) next.delete(k);

@@ -36,6 +36,15 @@ export class DirtyTracker {
     this.interfaces.add(uuid);
   }
 
+  /**
+   * An Interface row modified only by the daemon's own write, exactly as that write said: the index
+   * follows, but the row is not dirty (the pass that wrote it computed it; anything else that changed
+   * since marks it dirty on its own). `Interface.name` is immutable, so no name changes here.
+   */
+  interfaceRewritten(uuid: Uuid, row: InterfaceRow): void {
+    this.index.upsertInterface(uuid, row);
+  }
+
   bridgeChanged(uuid: Uuid, row: BridgeRow | undefined): void {
     if (row === undefined) this.index.removeBridge(uuid);
     else this.index.upsertBridge(uuid, row);

@@ -2,22 +2,23 @@ import type { Logger } from 'pino';
 import { describeError, isCodedError } from '../errors.js';
 import { createFailureSummarizer, type FailureSummarizer } from '../log.js';
 import type { OvsdbClientState } from '../ovsdb/client.js';
-import { changeSetOperations } from '../ovsdb/changeset-ops.js';
+import { changeSetTransactions } from '../ovsdb/changeset-ops.js';
 import type { RowChange as ReplicaRowChange } from '../ovsdb/replica.js';
 import type { ReconcileResult, ReconcileWarning } from '../reconcile/changeset.js';
 import { DirtyTracker } from '../reconcile/dirty-tracker.js';
 import { reconcileAll, reconcileDirty } from '../reconcile/row-selection.js';
 import { ReconcileScheduler, type PassOutcome } from './scheduler.js';
 import type { SystemFacts } from '../reconcile/views.js';
-import { transactionOutcome, type TransactionOutcome } from '../outcomes.js';
+import type { TransactionOutcome } from '../outcomes.js';
 import { isTransient } from '../retry.js';
 import type { BackoffPolicy } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 import type { XapiChange } from '../xapi/cache.js';
 import type { XapiWatcherPhase } from '../xapi/watcher.js';
 import { EventLag } from './event-lag.js';
+import { OwnWrites } from './own-writes.js';
 import { ReplicaOvsdbView } from './ovsdb-view.js';
-import { countKeys, describeChanges, emptyResult, holdPendingRows, plural, type PassReport, type PassResult } from './pass-report.js';
+import { countKeys, describeChanges, emptyResult, firstFailure, holdPendingRows, plural, type PassReport, type PassResult } from './pass-report.js';
 import type { OvsdbPort, XapiPort } from './ports.js';
 import { CacheXapiView } from './xapi-view.js';
 
@@ -49,7 +50,15 @@ export interface SyncEngineOptions {
   readonly clock?: Clock;
   /** At most this many rows are named in the one log line per pass (the count is always logged). */
   readonly maxRowsLogged?: number;
+  /**
+   * A pass writes its changes as pipelined transactions of at most this many rows (default
+   * `DEFAULT_ROWS_PER_TRANSACTION`; 0 = one transaction whatever its size).
+   */
+  readonly rowsPerTransaction?: number;
 }
+
+/** Chunk size of a large pass's write (docs/ovsdb.md §7: the cold start's figures). */
+export const DEFAULT_ROWS_PER_TRANSACTION = 250;
 
 export interface SyncStatus {
   readonly ovsdb: OvsdbClientState;
@@ -70,7 +79,8 @@ const COMMENT = 'ovs-xapi-sync: Updating records from XAPI';
  * Joins the OVSDB replica, the XAPI watcher and the pure reconciler (docs/design.md §4). Triggers (replica
  * changes, XAPI events, reconnects, the resync timer, flush-cache) only mark rows dirty; the
  * `ReconcileScheduler` runs one pass at a time; a pass computes the ChangeSet for the dirty rows and writes it
- * in ONE transaction (nothing when it is empty). A failed pass gives its dirty rows back and is requeued
+ * in one transaction, or in pipelined transactions of `rowsPerTransaction` rows when it is larger (nothing
+ * when it is empty). A pass any of whose transactions failed gives its dirty rows back and is requeued
  * with backoff.
  *
  * Converged means: the last pass found nothing to write, nothing pending, no XAPI lookup outstanding,
@@ -101,6 +111,9 @@ export class SyncEngine {
   private readonly hardFailures: FailureSummarizer;
   private readonly failingKeys = new Set<string>();
   private readonly lag = new EventLag();
+  private readonly ownWrites = new OwnWrites();
+  /** The pass's dirty Interface rows, for its report (undefined: a full pass). */
+  private passDirtyInterfaces: number | undefined;
 
   constructor(options: SyncEngineOptions) {
     this.o = options;
@@ -120,7 +133,7 @@ export class SyncEngine {
     const { ovsdb, watcher } = this.o;
     const offChange = ovsdb.on('change', (change) => {
       this.lag.changed('ovsdb');
-      this.ovsView.apply(change);
+      this.ovsView.apply(change, this.ownWrites.size > 0 ? (uuid, old, row) => this.ownWrites.matches(uuid, old, row) : undefined);
       this.converged = false;
       this.updateInterest();
       this.loop.trigger();
@@ -304,7 +317,14 @@ export class SyncEngine {
       return { outcome: 'done' };
     }
     this.passes += 1;
+    // Every echo of the previous pass's write arrived before its replies (docs/ovsdb.md §1); a row
+    // whose echo did not come is reconciled again rather than trusted.
+    for (const uuid of this.ownWrites.take()) {
+      const row = this.ovsView.interfaces.get(uuid);
+      if (row !== undefined) this.tracker.interfaceChanged(uuid, row);
+    }
     const dirty = this.tracker.take();
+    this.passDirtyInterfaces = dirty.all === true ? undefined : [...(dirty.interfaces ?? [])].length;
     this.lag.passStarted();
     let result: ReconcileResult;
     try {
@@ -326,31 +346,30 @@ export class SyncEngine {
       this.converged = false;
       return this.finish(started, 'dry_run', result);
     }
-    // Built before the try, as before: an error building the operations is not a failed transaction.
-    const committed = this.commit(result.changes);
-    try {
-      await committed;
-      this.o.observer?.transaction?.('committed');
-    } catch (err) {
-      this.o.observer?.transaction?.(transactionOutcome(err));
+    // Built before the await: an error building the operations is not a failed transaction.
+    const failure = firstFailure(await this.commit(result.changes), (outcome) => this.o.observer?.transaction?.(outcome));
+    if (failure !== undefined) {
       this.tracker.restore(dirty);
       this.converged = false;
-      return this.finish(started, 'failed', result, err);
+      return this.finish(started, 'failed', result, failure.error);
     }
     this.log.info({ rows: describeChanges(result.changes, this.o.maxRowsLogged ?? 50), count: result.changes.length }, 'updated %d %s', result.changes.length, plural(result.changes.length));
-    // The update for our own commit arrived before the reply (same session) and marked those rows dirty
-    // again; the follow-up pass confirms convergence.
+    // The update for our own commit arrived before the reply (same session) and triggered a follow-up
+    // pass, which confirms convergence; rows it changed exactly as written are not dirty again (OwnWrites).
     this.converged = false;
     return this.finish(started, 'changed', result);
   }
 
   /**
-   * Sends the pass's transaction. A separate (non-async) step so that the operations are not held by
-   * `pass`'s suspended frame: at 6000 rows they are ~8 MB of objects that stayed reachable until the
-   * reply and were promoted to the old generation (heap snapshot, stress-2ms).
+   * Sends the pass's transactions, pipelined, and settles once every reply is in (so the next pass
+   * never overlaps a chunk still in flight). A separate (non-async) step so that the operations are
+   * not held by `pass`'s suspended frame: at 6000 rows they are ~8 MB of objects that stayed reachable
+   * until the reply and were promoted to the old generation (heap snapshot, stress-2ms).
    */
-  private commit(changes: ReconcileResult['changes']): Promise<unknown> {
-    return this.o.ovsdb.transact(changeSetOperations(changes, COMMENT));
+  private commit(changes: ReconcileResult['changes']): Promise<PromiseSettledResult<unknown>[]> {
+    this.ownWrites.expect(changes);
+    const transactions = changeSetTransactions(changes, COMMENT, this.o.rowsPerTransaction ?? DEFAULT_ROWS_PER_TRANSACTION);
+    return Promise.allSettled(transactions.map((ops) => this.o.ovsdb.transact(ops)));
   }
 
   private finish(started: number, kind: PassResult, result: ReconcileResult, error?: unknown): PassOutcome {
@@ -361,8 +380,10 @@ export class SyncEngine {
       changesByKey: countKeys(result.changes),
       pending: result.pending.length,
       unknown: result.unknown.length,
+      dirtyInterfaces: this.passDirtyInterfaces,
       error,
     };
+    this.passDirtyInterfaces = undefined;
     this.lastPass = report;
     this.lastPassAt = new Date();
     this.o.observer?.passFinished?.(report);

@@ -62,13 +62,17 @@ export class ReplicaOvsdbView implements OvsdbView {
     this.tracker = tracker;
   }
 
-  /** Applies one replica change to the view, the dependency index and the dirty set. */
-  apply(change: ReplicaChange): void {
+  /**
+   * Applies one replica change to the view, the dependency index and the dirty set. `ownWrite` says
+   * whether an Interface row's modification is exactly the daemon's own write (the echo of a pass):
+   * such a row is not marked dirty again.
+   */
+  apply(change: ReplicaChange, ownWrite?: (uuid: Uuid, old: ReplicaRow, row: ReplicaRow) => boolean): void {
     for (const [table, rows] of change.tables) {
       for (const [uuid, rowChange] of rows) {
         const row = rowChange.kind === 'deleted' ? undefined : rowChange.row;
         if (table === 'Interface') {
-          this.applyInterface(uuid, row);
+          this.applyInterface(uuid, row, rowChange.kind === 'modified' && ownWrite?.(uuid, rowChange.old, rowChange.row) === true);
         } else if (table === 'Bridge') {
           this.applyBridge(uuid, row);
         } else if (table === 'Open_vSwitch') {
@@ -79,7 +83,7 @@ export class ReplicaOvsdbView implements OvsdbView {
     if (change.resync) this.tracker.markAll();
   }
 
-  private applyInterface(uuid: Uuid, row: ReplicaRow | undefined): void {
+  private applyInterface(uuid: Uuid, row: ReplicaRow | undefined, rewritten = false): void {
     const old = this.interfaces.get(uuid);
     if (old !== undefined && this.interfaceByName.get(old.name) === uuid) this.interfaceByName.delete(old.name);
     if (row === undefined) {
@@ -90,7 +94,8 @@ export class ReplicaOvsdbView implements OvsdbView {
     const next = toInterfaceRow(row);
     this.interfaces.set(uuid, next);
     this.interfaceByName.set(next.name, uuid);
-    this.tracker.interfaceChanged(uuid, next);
+    if (rewritten) this.tracker.interfaceRewritten(uuid, next);
+    else this.tracker.interfaceChanged(uuid, next);
   }
 
   private applyBridge(uuid: Uuid, row: ReplicaRow | undefined): void {

@@ -1,3 +1,4 @@
+import { transactionOutcome, type TransactionOutcome } from '../outcomes.js';
 import type { ChangeSet, ReconcileResult } from '../reconcile/changeset.js';
 
 /** How a pass ended, for logs, metrics and readiness. */
@@ -11,6 +12,8 @@ export interface PassReport {
   readonly changesByKey: ReadonlyMap<string, number>;
   readonly pending: number;
   readonly unknown: number;
+  /** Interface rows the pass took as changed (by uuid); undefined for a full pass. */
+  readonly dirtyInterfaces?: number | undefined;
   readonly error?: unknown;
 }
 
@@ -65,4 +68,22 @@ export function plural(rows: number): string {
 
 export function emptyResult(): ReconcileResult {
   return { changes: [], warnings: [], pending: [], unknown: [] };
+}
+
+/**
+ * Reports every chunk's outcome and returns the first failure: a pass whose chunks did not all commit
+ * fails as a whole and is retried (the chunks that did commit are idempotent owned-key writes, and the
+ * next pass recomputes only what still differs).
+ */
+export function firstFailure(settled: readonly PromiseSettledResult<unknown>[], report: (outcome: TransactionOutcome) => void): { error: unknown } | undefined {
+  let failure: { error: unknown } | undefined;
+  for (const s of settled) {
+    if (s.status === 'fulfilled') {
+      report('committed');
+    } else {
+      report(transactionOutcome(s.reason));
+      failure ??= { error: s.reason };
+    }
+  }
+  return failure;
 }

@@ -105,6 +105,8 @@ const ROWS: readonly Row[] = [
   { label: 'VM.start: new port → iface-id p50 (ms)', metric: 'portP50Ms', goal: '≤ 1.5', applies: any, ok: (v) => v <= 1.5 },
   { label: 'VM.start: new port → iface-id p90 (ms)', metric: 'portP90Ms', goal: '≤ 5', applies: any, ok: (v) => v <= 5 },
   { label: 'VM.start: new port → iface-id max (ms)', metric: 'portMaxMs' },
+  { label: 'floor: port txn → monitor p50 (ms)', metric: 'portFloorInsertP50Ms' },
+  { label: 'floor: one-key write → monitor p50 (ms)', metric: 'portFloorWriteP50Ms' },
   { label: 'XAPI calls per VM.start', metric: 'portXapiCallsPerPort' },
   { label: 'XAPI KiB per VM.start', metric: 'portXapiKibPerPort', goal: '∝ local VMs', applies: (r) => r.name === 'pool64-2ms', ok: (v, _r, all) => proportional(v, all, 'portXapiKibPerPort') },
   { label: 'unannounced port → iface-id p50 (ms)', metric: 'unannouncedPortP50Ms' },

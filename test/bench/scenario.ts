@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { pino } from 'pino';
 import { OvsdbClient } from '../../src/ovsdb/client.js';
 import { map, namedUuid, set } from '../../src/ovsdb/notation.js';
-import { insert, mutate, whereUuid, type Operation } from '../../src/ovsdb/operations.js';
+import { insert, mutate, mutateMapKeys, whereUuid, type Operation } from '../../src/ovsdb/operations.js';
 import { startHostEnv, type Daemon, type HostEnv, type LocalVif } from '../helpers/host-env.js';
 import { tracedColdStart, type TracedColdStart } from './coldstart.js';
 import { bestFloor, floorOps, measureFloor, undoOps, type FloorRun } from './floor.js';
@@ -82,6 +82,13 @@ export interface ScenarioResult {
   readonly portXapiCallsPerPort: number;
   /** XAPI KiB per such VM.start (events included): must not grow with the pool. */
   readonly portXapiKibPerPort: number;
+  /**
+   * The per-port floor, daemon stopped (p50, ms): the hotplug's port transaction carrying its iface-id
+   * → the bench's monitor has it; a one-key write (as the daemon's) → the monitor has it. A port's
+   * iface-id through the daemon needs one of each in sequence, plus the daemon's own turn-around.
+   */
+  readonly portFloorInsertP50Ms?: number;
+  readonly portFloorWriteP50Ms?: number;
   readonly unannouncedPortP50Ms: number;
   readonly unannouncedPortP90Ms: number;
   readonly overrideP50Ms: number;
@@ -279,8 +286,10 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       const vif = env.sim.state.addVif({ vm: vm.ref, network: net.bridge, device: '0', MAC: m });
       return { name: `vif${domid}.0`, vif: vif.uuid, vm: vm.uuid, vmRef: vm.ref, net: net.networkUuid, mac: m };
     };
-    const plugAndTime = async (p: ReturnType<typeof haltedVm>): Promise<number> => {
-      const keys = { 'attached-mac': p.mac, 'xs-network-uuid': p.net, 'xs-vif-uuid': p.vif, 'xs-vm-uuid': p.vm };
+    // `withIfaceId`: the port arrives with its iface-id, so no daemon is needed (the floor below).
+    const plugAndTime = async (p: ReturnType<typeof haltedVm>, withIfaceId = false): Promise<number> => {
+      const keys: Record<string, string> = { 'attached-mac': p.mac, 'xs-network-uuid': p.net, 'xs-vif-uuid': p.vif, 'xs-vm-uuid': p.vm };
+      if (withIfaceId) keys['iface-id'] = p.vif;
       const s0 = performance.now();
       // A failure shows as the wait below timing out.
       writer
@@ -339,7 +348,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       else log(`${spec.name}: no heap snapshot appeared in ${profDir}`);
     }
 
-    const result: ScenarioResult = {
+    const measured: ScenarioResult = {
       name: spec.name,
       interfaces: rows.length,
       localVms: new Set(env.vifs.map((v) => v.vmUuid)).size,
@@ -386,6 +395,26 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     };
     const stopped = await daemon.stop('SIGTERM');
     if (stopped.code !== 0) log(`${spec.name}: daemon exited with ${String(stopped.code ?? stopped.signal)}`);
+
+    // The per-port floor, with the daemon gone: the hotplug's transaction alone (the port arrives with
+    // its iface-id) and a one-key write like the daemon's, each timed to the bench's monitor. A new
+    // port's iface-id needs one of each, one after the other.
+    const insertFloorMs: number[] = [];
+    for (let i = 0; i < spec.portSamples; i++) {
+      insertFloorMs.push(await plugAndTime(haltedVm(`bench-floor-${i}`), true));
+      await sleep(30);
+    }
+    const writeFloorMs: number[] = [];
+    for (let i = 0; i < spec.portSamples; i++) {
+      const v = env.vifs[(i * 7919 + 13) % env.vifs.length]!;
+      const name = `vif${v.domid}.${v.device}`;
+      const want = `floor-${i}`;
+      const w0 = performance.now();
+      writer.transact([mutateMapKeys('Interface', uuidOf.get(name)!, 'external_ids', { 'iface-id': want }, [])]).catch(() => undefined);
+      writeFloorMs.push((await watch.waitUntil(() => watch.externalIds(name)?.get('iface-id') === want, 30_000)) - w0);
+      await sleep(30);
+    }
+    const result: ScenarioResult = { ...measured, portFloorInsertP50Ms: round(percentile(insertFloorMs, 50)), portFloorWriteP50Ms: round(percentile(writeFloorMs, 50)) };
     const profile = profDir === undefined ? undefined : newestCpuProfile(profDir, profiledSince);
     if (profile === undefined) return result;
     // V8's profile clock is CLOCK_MONOTONIC in microseconds, as process.hrtime here.

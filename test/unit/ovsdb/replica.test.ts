@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { OvsdbError } from '../../../src/ovsdb/errors.js';
 import { Replica, type MonitorSpec } from '../../../src/ovsdb/replica.js';
+import { sharedStrings } from '../../../src/ovsdb/string-pool.js';
 
 const A = 'aaaaaaaa-0000-0000-0000-000000000001';
 const B = 'aaaaaaaa-0000-0000-0000-000000000002';
@@ -122,5 +123,29 @@ describe('inconsistency and readiness', () => {
     const r = new Replica(SPEC);
     r.rebuild({ T: { [A]: { initial: { name: 'a', other: 1 } } }, Other: { [B]: { initial: {} } } }, 'update2');
     expect(Object.keys(r.table('T')!.get(A)!).sort()).toEqual(['_uuid', 'ids', 'mode', 'name', 'tags']);
+  });
+});
+
+describe('shared strings (src/ovsdb/string-pool.ts)', () => {
+  const NET = '58228000-53e4-48ae-8d5f-e8674aa7234d';
+  const VIF = 'f12b63e8-0365-4fd4-b909-631b18414892';
+  const C = 'aaaaaaaa-0000-0000-0000-000000000003';
+  const ids = (vif: string): unknown => ['map', [['xs-network-uuid', NET], ['xs-vif-uuid', vif], ['status', 'active']]];
+
+  test('a value repeated across the rows of one reply is kept once, and decodes the same', () => {
+    const r = new Replica(SPEC);
+    const before = sharedStrings();
+    r.rebuild({ T: { [A]: { initial: { ids: ids(VIF) } }, [B]: { initial: { ids: ids(`${VIF.slice(0, -1)}3`) } }, [C]: { initial: { ids: ids(`${VIF.slice(0, -1)}4`) } } } }, 'update2');
+    // The network uuid of rows B and C is row A's; the vif uuids differ; "active" is too short to pool.
+    expect(sharedStrings() - before).toBe(2);
+    for (const id of [A, B, C]) expect((r.table('T')!.get(id)!.ids as ReadonlyMap<string, string>).get('xs-network-uuid')).toBe(NET);
+  });
+
+  test("a modify's value equal to another value of the row keeps the row's copy", () => {
+    const r = withRow({ ids: ids(VIF) });
+    const before = sharedStrings();
+    r.apply({ T: { [A]: { modify: { ids: ['map', [['iface-id', VIF]]] } } } }, 'update2');
+    expect(sharedStrings() - before).toBe(1);
+    expect(Object.fromEntries(r.table('T')!.get(A)!.ids as ReadonlyMap<string, string>)).toEqual({ 'xs-network-uuid': NET, 'xs-vif-uuid': VIF, status: 'active', 'iface-id': VIF });
   });
 });

@@ -27,8 +27,8 @@ class ScriptedOvsdbPort implements OvsdbPort {
   ]);
   readonly replica = { ready: true, table: (name: string) => this.tables.get(name) };
   readonly sent: Operation[][] = [];
-  /** What the next transactions do: resolve (default) or reject with the error. */
-  failWith: Error[] = [];
+  /** What the next transactions do: resolve (default, or `undefined` in the list) or reject with the error. */
+  failWith: (Error | undefined)[] = [];
   private readonly events = new EventEmitter();
 
   on(event: 'change' | 'state', listener: ((change: ReplicaChange) => void) | ((state: OvsdbClientState) => void)): () => void {
@@ -77,6 +77,8 @@ class ScriptedXapiPort extends EventEmitter<{ change: [XapiChange]; phase: [Xapi
 }
 
 const ROOT = '00000000-0000-4000-8000-000000000001';
+/** The uuid of the i-th Interface row of a test. */
+const IF = (i: number): string => `00000000-0000-4000-9000-${String(i).padStart(12, '0')}`;
 const rootRow = (ext: Record<string, string> = {}): ReplicaRow => ({ _uuid: ROOT, external_ids: new Map(Object.entries(ext)), other_config: new Map() });
 
 function setup(options: Partial<SyncEngineOptions> = {}) {
@@ -152,6 +154,86 @@ describe('SyncEngine behind narrow ports (fake OVSDB and XAPI sides, manual cloc
     await clock.advance(25);
     expect(transactions).toEqual(['protocol_error', 'timeout', 'committed']);
     expect(engine.status().lastError).toBeUndefined();
+    await engine.stop();
+  });
+
+  it('writes a large pass as pipelined transactions of rowsPerTransaction rows, each with the owned-key form', async () => {
+    const { clock, ovsdb, engine, reports, transactions } = setup({ rowsPerTransaction: 2 });
+    for (let i = 1; i <= 5; i++) ovsdb.tables.get('Interface')!.set(IF(i), { _uuid: IF(i), name: `vif${i}.0`, external_ids: new Map([['foreign', 'x']]) });
+    engine.start();
+    await clock.tick();
+    // The root row and five interfaces: six rows, three transactions, all sent before any reply.
+    expect(ovsdb.sent.map((ops) => ops.filter((op) => op.op !== 'comment').length)).toEqual([2, 2, 2]);
+    for (const ops of ovsdb.sent) {
+      expect(ops.at(-1)?.op).toBe('comment');
+      expect(text(ops)).not.toContain('"foreign"');
+    }
+    expect(transactions).toEqual(['committed', 'committed', 'committed']);
+    expect(reports.at(-1)).toMatchObject({ result: 'changed', rows: 6 });
+    await engine.stop();
+  });
+
+  it('fails the whole pass when one chunk fails, counts every chunk, and retries the rows', async () => {
+    const backoff = { initialMs: 10, maxMs: 10, factor: 1, jitter: 0 };
+    const { clock, ovsdb, engine, reports, transactions } = setup({ rowsPerTransaction: 2, backoff });
+    for (let i = 1; i <= 3; i++) ovsdb.tables.get('Interface')!.set(IF(i), { _uuid: IF(i), name: `vif${i}.0`, external_ids: new Map() });
+    // The first chunk commits, the second fails.
+    ovsdb.failWith = [undefined, new OvsdbError('OVSDB_TIMEOUT', 'no reply')];
+    engine.start();
+    await clock.tick();
+    expect(ovsdb.sent).toHaveLength(2);
+    expect(transactions).toEqual(['committed', 'timeout']);
+    expect(reports.at(-1)).toMatchObject({ result: 'failed', rows: 4 });
+    expect(engine.status().lastError).toContain('no reply');
+    // The retry writes every row again: the replica (unchanged here) still differs for all of them.
+    await clock.advance(10);
+    expect(ovsdb.sent).toHaveLength(4);
+    expect(transactions).toEqual(['committed', 'timeout', 'committed', 'committed']);
+    expect(reports.at(-1)).toMatchObject({ result: 'changed', rows: 4 });
+    await engine.stop();
+  });
+
+  it('sends nothing in dry-run mode, however large the pass', async () => {
+    const { clock, ovsdb, engine, reports, transactions } = setup({ rowsPerTransaction: 1, dryRun: () => true });
+    for (let i = 1; i <= 3; i++) ovsdb.tables.get('Interface')!.set(IF(i), { _uuid: IF(i), name: `vif${i}.0`, external_ids: new Map() });
+    engine.start();
+    await clock.tick();
+    expect(ovsdb.sent).toEqual([]);
+    expect(transactions).toEqual([]);
+    expect(reports.at(-1)).toMatchObject({ result: 'dry_run', rows: 4 });
+    await engine.stop();
+  });
+
+  it('does not reconcile again the rows whose echo is exactly its write, and does those whose echo is not', async () => {
+    const { clock, ovsdb, engine, reports } = setup();
+    const row = (i: number, ext: Record<string, string>): ReplicaRow => ({ _uuid: IF(i), name: `vif${i}.0`, external_ids: new Map(Object.entries(ext)) });
+    for (let i = 1; i <= 3; i++) ovsdb.tables.get('Interface')!.set(IF(i), row(i, { foreign: 'x' }));
+    engine.start();
+    await clock.tick();
+    expect(ovsdb.sent).toHaveLength(1);
+    // The echo: rows 1 and 2 exactly as written; row 3 with a foreign key changed in the same update.
+    ovsdb.upsert('Interface', row(1, { foreign: 'x', 'iface-status': 'active' }));
+    ovsdb.upsert('Interface', row(2, { foreign: 'x', 'iface-status': 'active' }));
+    ovsdb.upsert('Interface', row(3, { foreign: 'y', 'iface-status': 'active' }));
+    ovsdb.upsert('Open_vSwitch', rootRow({ 'system-id': 'host-a', 'xs-system-uuid': 'host-a' }));
+    await clock.tick();
+    await engine.whenIdle();
+    expect(reports.at(-1)).toMatchObject({ result: 'converged', dirtyInterfaces: 1 });
+    expect(ovsdb.sent).toHaveLength(1);
+    expect(engine.isConverged).toBe(true);
+    await engine.stop();
+  });
+
+  it('reconciles again a written row whose echo never came', async () => {
+    const { clock, ovsdb, engine, reports } = setup();
+    ovsdb.tables.get('Interface')!.set(IF(1), { _uuid: IF(1), name: 'vif1.0', external_ids: new Map() });
+    engine.start();
+    await clock.tick();
+    expect(ovsdb.sent).toHaveLength(1);
+    // Only the root's echo; the Interface row's does not come, so the next pass takes it again.
+    ovsdb.upsert('Open_vSwitch', rootRow({ 'system-id': 'host-a', 'xs-system-uuid': 'host-a' }));
+    await clock.tick();
+    expect(reports.at(-1)).toMatchObject({ result: 'changed', dirtyInterfaces: 1, rows: 1 });
     await engine.stop();
   });
 
