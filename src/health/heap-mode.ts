@@ -9,7 +9,7 @@ import type * as V8 from 'node:v8';
  */
 const v8: typeof V8 = process.getBuiltinModule('node:v8');
 
-/** The V8 flag that favours memory; also what the platform test checks node still accepts. */
+/** The V8 flag that favours memory (its test checks that the shipped node still knows it). */
 export const MEMORY_SAVER_FLAG = '--memory-saver-mode';
 
 let favoured = false;

@@ -21,7 +21,7 @@ export interface EventLoopLagProbeOptions {
 }
 
 /**
- * The heartbeat period. It is the daemon's only periodic wake-up while idle (docs/design.md §5), and on a
+ * The heartbeat period. It is the most frequent wake-up of an idle daemon (docs/design.md §5), and on a
  * paravirtualised dom0 every wake-up of an idle process costs about 0.5-1 ms of CPU (docs/platform.md §7):
  * one a second keeps an idle daemon near 0.1 %, and still catches every block longer than threshold +
  * period (3 s with the defaults) and, with a probability of about (block - threshold) / period, the shorter

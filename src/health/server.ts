@@ -117,10 +117,10 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   ]);
 
   // Node enforces its own headersTimeout/requestTimeout with a sweep timer that runs every
-  // connectionsCheckingInterval for as long as the server listens, connections or not (lib/_http_server.js,
-  // setupConnectionsTracking): a wake-up a second of an idle daemon (docs/platform.md §7). Both are off here,
-  // the sweep is pushed to the longest period a timer takes, and `requestDeadlines` bounds slowloris with a
-  // timer per connection that exists only while that connection waits for a request.
+  // connectionsCheckingInterval for as long as the server listens, connections or not: a wake-up a second
+  // of an idle daemon (docs/platform.md §7). Both are off here, the sweep is pushed to the longest period a
+  // timer takes, and `requestDeadlines` bounds slowloris with a timer per connection that exists only while
+  // that connection waits for a request.
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderSize ?? 8192,
