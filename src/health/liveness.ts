@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { backgroundClock, type Clock } from '../time/clock.js';
 import type { CheckResult } from './checks.js';
 
 /**
@@ -7,65 +8,81 @@ import type { CheckResult } from './checks.js';
  */
 
 export interface EventLoopLagProbeOptions {
-  /** Tick period of the drift timer (default 500 ms). */
+  /** Period of the heartbeat timer (default {@link HEARTBEAT_INTERVAL_MS}). */
   readonly intervalMs?: number;
   /** A tick later than this counts as the loop having been blocked (default 2000 ms). */
   readonly thresholdMs?: number;
   /** How long a block keeps liveness failed after it ended (default 10 000 ms). */
   readonly windowMs?: number;
-  /** Monotonic clock in ms (default `performance.now`). */
-  readonly now?: () => number;
+  /** Schedules the heartbeat and tells the time (default: monotonic, timers that do not hold the process). */
+  readonly clock?: Clock;
+  /** Called with each tick's lateness in ms (>= 0): the samples of the `nodejs_eventloop_lag_*` metrics. */
+  readonly onLag?: (lagMs: number) => void;
 }
 
 /**
- * Timer-drift probe: an unref'd interval timer notes how late each tick fires. Lateness beyond the
- * threshold means the loop was blocked that long (a huge synchronous parse, a runaway loop, swap). A
- * request served right after a block sees the overdue tick too, since `check()` also measures the
- * time since the last tick.
+ * The heartbeat period. It is the most frequent wake-up of an idle daemon (docs/design.md §5), and on a
+ * paravirtualised dom0 every wake-up of an idle process costs about 0.5-1 ms of CPU (docs/platform.md §7):
+ * one a second keeps an idle daemon near 0.1 %, and still catches every block longer than threshold +
+ * period (3 s with the defaults) and, with a probability of about (block - threshold) / period, the shorter
+ * ones above the threshold.
+ */
+export const HEARTBEAT_INTERVAL_MS = 1000;
+
+/**
+ * Timer-drift probe: a heartbeat timer notes how late each tick fires. Lateness beyond the threshold
+ * means the loop was blocked that long (a huge synchronous parse, a runaway loop, swap). A request
+ * served right after a block sees the overdue tick too, since `check()` also measures the time since
+ * the last tick. Each tick's lateness also feeds the event-loop lag metrics (`onLag`), so one timer
+ * serves both.
  */
 export class EventLoopLagProbe {
   private readonly intervalMs: number;
   private readonly thresholdMs: number;
   private readonly windowMs: number;
-  private readonly now: () => number;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  private readonly onLag: ((lagMs: number) => void) | undefined;
+  private timer: unknown;
+  private running = false;
   private lastTickAt: number;
   private lastBlockAt: number | undefined;
   private lastBlockMs = 0;
   private maxLagMs = 0;
 
   constructor(options: EventLoopLagProbeOptions = {}) {
-    this.intervalMs = options.intervalMs ?? 500;
+    this.intervalMs = options.intervalMs ?? HEARTBEAT_INTERVAL_MS;
     this.thresholdMs = options.thresholdMs ?? 2000;
     this.windowMs = options.windowMs ?? 10_000;
-    this.now = options.now ?? (() => performance.now());
-    this.lastTickAt = this.now();
+    this.clock = options.clock ?? backgroundClock;
+    this.onLag = options.onLag;
+    this.lastTickAt = this.clock.now();
   }
 
   start(): void {
-    if (this.timer) return;
-    this.lastTickAt = this.now();
-    this.timer = setInterval(() => {
-      this.tick();
-    }, this.intervalMs);
-    this.timer.unref();
+    if (this.running) return;
+    this.running = true;
+    this.lastTickAt = this.clock.now();
+    this.arm();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.running = false;
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
-  /** Records one tick; exposed for tests that drive the clock. */
+  /** Records one tick; the timer calls it, and tests that drive the clock by hand. */
   tick(): void {
-    const now = this.now();
-    this.observeLag(now - this.lastTickAt - this.intervalMs, now);
+    const now = this.clock.now();
+    const lagMs = Math.max(0, now - this.lastTickAt - this.intervalMs);
+    this.observeLag(lagMs, now);
+    this.onLag?.(lagMs);
     this.lastTickAt = now;
   }
 
   check(): CheckResult {
-    const now = this.now();
-    if (this.timer) this.observeLag(now - this.lastTickAt - this.intervalMs, now);
+    const now = this.clock.now();
+    if (this.running) this.observeLag(now - this.lastTickAt - this.intervalMs, now);
     if (this.lastBlockAt !== undefined && now - this.lastBlockAt <= this.windowMs) {
       const ago = Math.round(now - this.lastBlockAt);
       return {
@@ -74,6 +91,15 @@ export class EventLoopLagProbe {
       };
     }
     return { ok: true, detail: `max event loop lag ${Math.round(this.maxLagMs)} ms` };
+  }
+
+  /** One timer at a time, re-armed from each tick, as `setInterval` does. */
+  private arm(): void {
+    this.timer = this.clock.setTimeout(() => {
+      if (!this.running) return;
+      this.tick();
+      this.arm();
+    }, this.intervalMs);
   }
 
   private observeLag(lagMs: number, now: number): void {

@@ -3,6 +3,7 @@ import { xapiCallOutcome } from '../outcomes.js';
 import type { SyncObserver } from '../sync/engine.js';
 import type { XapiClient } from '../xapi/client.js';
 import type { CheckResult } from './checks.js';
+import { favourMemory } from './heap-mode.js';
 import type { ProgressTracker } from './liveness.js';
 import type { Metrics } from './metrics.js';
 
@@ -39,8 +40,13 @@ export function observePeers(metrics: Metrics, ovsdb: OvsdbClient, xapi: XapiCli
   });
 }
 
-/** The engine's observer: passes feed the metrics and the liveness tracker; `afterPass` runs after each. */
-export function observePasses(metrics: Metrics, progress: ProgressTracker, afterPass: () => void): SyncObserver {
+/**
+ * The engine's observer: passes feed the metrics and the liveness tracker; `afterPass` runs after each.
+ * The first pass that finds nothing to write and no answer awaited ends the cold start: then `settled` runs
+ * once (by default it switches V8 to favour memory, src/health/heap-mode.ts).
+ */
+export function observePasses(metrics: Metrics, progress: ProgressTracker, afterPass: () => void, settled: () => void = favourMemory): SyncObserver {
+  let coldStartOver = false;
   return {
     passStarted: () => {
       progress.passStarted();
@@ -48,6 +54,10 @@ export function observePasses(metrics: Metrics, progress: ProgressTracker, after
     passFinished: (report) => {
       progress.passFinished();
       if (report.result !== 'not_ready') metrics.observeReconcile(report.result, report.seconds, report.changesByKey);
+      if (!coldStartOver && report.result === 'converged' && report.pending === 0) {
+        coldStartOver = true;
+        settled();
+      }
       afterPass();
     },
     eventLag: (source, seconds) => {

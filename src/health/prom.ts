@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { createHistogram } from 'node:perf_hooks';
 import type * as PromClient from 'prom-client';
 
 /*
@@ -21,13 +22,15 @@ export type Histogram<T extends string = string> = PromClient.Histogram<T>;
 
 type DefaultMetric = (register: Registry, config: PromClient.DefaultMetricsCollectorConfiguration<PromClient.RegistryContentType>) => void;
 
-/** prom-client's default metrics (`lib/defaultMetrics.js`) but `processCpuTotal`, which {@link processCpuMetrics} replaces. */
+/**
+ * prom-client's default metrics (`lib/defaultMetrics.js`) but `processCpuTotal` and `eventLoopLag`, which
+ * {@link processCpuMetrics} and {@link eventLoopLagMetrics} replace.
+ */
 const DEFAULT_METRICS = [
   'processStartTime',
   'osMemoryHeap',
   'processOpenFileDescriptors',
   'processMaxFileDescriptors',
-  'eventLoopLag',
   'processResources',
   'processHandles',
   'processRequests',
@@ -63,11 +66,67 @@ function processCpuMetrics(register: Registry): void {
   const total = new Counter({ name: 'process_cpu_seconds_total', help: 'Total user and system CPU time spent in seconds.', registers });
 }
 
-/** prom-client's `collectDefaultMetrics` into `register`, with the same series and options. */
-export function collectDefaultMetrics(register: Registry, options: { readonly eventLoopMonitoringPrecision: number }): void {
+/**
+ * prom-client's `nodejs_eventloop_lag_*` series, with its names and help, from samples the caller records
+ * (the liveness heartbeat's lateness, src/health/liveness.ts) instead of a `monitorEventLoopDelay` timer of
+ * its own: that timer woke an idle daemon 10 times a second (docs/platform.md §7). Unlike prom-client's,
+ * whose samples are whole intervals (about the sampling period when all is well), a sample here is the
+ * lateness beyond the period, so 0 means on time. The min/max/mean/stddev/percentiles cover the samples
+ * since the previous scrape (a scrape without new samples repeats the last values); `nodejs_eventloop_lag_seconds`
+ * is measured at scrape time, as prom-client does, and awaited so that the scrape reports it.
+ * Returns the recorder.
+ */
+export function eventLoopLagMetrics(register: Registry): (lagMs: number) => void {
+  const histogram = createHistogram();
+  const registers = [register];
+  // Registered first: the registry reads its series in order, and this collect() sets the others.
+  const lag = new Gauge({
+    name: 'nodejs_eventloop_lag_seconds',
+    help: 'Lag of event loop in seconds.',
+    registers,
+    aggregator: 'average',
+    collect() {
+      if (histogram.count > 0) {
+        // The histogram holds nanoseconds.
+        stats.min.set(histogram.min / 1e9);
+        stats.max.set(histogram.max / 1e9);
+        stats.mean.set(histogram.mean / 1e9);
+        stats.stddev.set(histogram.stddev / 1e9);
+        stats.p50.set(histogram.percentile(50) / 1e9);
+        stats.p90.set(histogram.percentile(90) / 1e9);
+        stats.p99.set(histogram.percentile(99) / 1e9);
+        histogram.reset();
+      }
+      const start = process.hrtime.bigint();
+      return new Promise<void>((resolve) => {
+        setImmediate(() => {
+          lag.set(Number(process.hrtime.bigint() - start) / 1e9);
+          resolve();
+        });
+      });
+    },
+  });
+  const stats = {
+    min: new Gauge({ name: 'nodejs_eventloop_lag_min_seconds', help: 'The minimum recorded event loop delay.', registers, aggregator: 'min' }),
+    max: new Gauge({ name: 'nodejs_eventloop_lag_max_seconds', help: 'The maximum recorded event loop delay.', registers, aggregator: 'max' }),
+    mean: new Gauge({ name: 'nodejs_eventloop_lag_mean_seconds', help: 'The mean of the recorded event loop delays.', registers, aggregator: 'average' }),
+    stddev: new Gauge({ name: 'nodejs_eventloop_lag_stddev_seconds', help: 'The standard deviation of the recorded event loop delays.', registers, aggregator: 'average' }),
+    p50: new Gauge({ name: 'nodejs_eventloop_lag_p50_seconds', help: 'The 50th percentile of the recorded event loop delays.', registers, aggregator: 'average' }),
+    p90: new Gauge({ name: 'nodejs_eventloop_lag_p90_seconds', help: 'The 90th percentile of the recorded event loop delays.', registers, aggregator: 'average' }),
+    p99: new Gauge({ name: 'nodejs_eventloop_lag_p99_seconds', help: 'The 99th percentile of the recorded event loop delays.', registers, aggregator: 'average' }),
+  };
+  // A RecordableHistogram takes integers >= 1.
+  return (lagMs) => {
+    histogram.record(Math.max(1, Math.round(lagMs * 1e6)));
+  };
+}
+
+/** prom-client's `collectDefaultMetrics` into `register`, with the same series; returns the event-loop lag recorder. */
+export function collectDefaultMetrics(register: Registry): (lagMs: number) => void {
   processCpuMetrics(register);
   for (const name of DEFAULT_METRICS) {
     if (name === 'processResources' && typeof process.getActiveResourcesInfo !== 'function') continue;
-    (load(`prom-client/lib/metrics/${name}`) as DefaultMetric)(register, { register, ...options });
+    (load(`prom-client/lib/metrics/${name}`) as DefaultMetric)(register, { register });
   }
+  return eventLoopLagMetrics(register);
 }

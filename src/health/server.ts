@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { CodedError, describeError } from '../errors.js';
@@ -20,10 +20,12 @@ import type { Metrics } from './metrics.js';
  */
 
 export interface HealthServerLimits {
-  /** Whole request header must arrive within this (slowloris bound; default 5000 ms). */
+  /**
+   * A request's head must arrive within this from the moment the connection waits for it (accepted, or
+   * its previous response sent); else 408 and close (slowloris bound; default 5000 ms). Requests carry no
+   * body (413), so the head is the whole request.
+   */
   readonly headersTimeoutMs?: number;
-  /** Whole request must arrive within this (default 10 000 ms; must be ≥ headersTimeoutMs). */
-  readonly requestTimeoutMs?: number;
   /** Idle keep-alive connections are closed after this (default 5000 ms). */
   readonly keepAliveTimeoutMs?: number;
   /** Any socket idle this long is destroyed (default 30 000 ms). */
@@ -32,8 +34,6 @@ export interface HealthServerLimits {
   readonly maxHeaderSize?: number;
   /** Concurrent connections; Node closes any beyond this at once (default 64). */
   readonly maxConnections?: number;
-  /** How often Node sweeps connections for the two timeouts above (default 1000 ms). */
-  readonly connectionsCheckingIntervalMs?: number;
 }
 
 export interface HealthServerOptions {
@@ -62,6 +62,8 @@ export interface HealthServer {
 }
 
 const ALLOW = 'GET, HEAD';
+/** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days). */
+const TIMER_MAX_MS = 2_147_483_647;
 const CLOSE_GRACE_MS = 1000;
 
 type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -70,8 +72,11 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   const { logger } = options;
   const limits = options.limits ?? {};
   const checks = new Map<string, Check>(Object.entries(options.checks ?? {}));
+  const recordLag = options.metrics?.recordEventLoopLag;
   const probe =
-    options.eventLoop instanceof EventLoopLagProbe ? options.eventLoop : new EventLoopLagProbe(options.eventLoop);
+    options.eventLoop instanceof EventLoopLagProbe
+      ? options.eventLoop
+      : new EventLoopLagProbe({ ...options.eventLoop, ...(recordLag !== undefined ? { onLag: recordLag } : {}) });
   const ownsProbe = !(options.eventLoop instanceof EventLoopLagProbe);
 
   const liveness: Route = (req, res) => {
@@ -111,20 +116,32 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     ['/metrics', metricsRoute],
   ]);
 
+  // Node enforces its own headersTimeout/requestTimeout with a sweep timer that runs every
+  // connectionsCheckingInterval for as long as the server listens, connections or not: a wake-up a second
+  // of an idle daemon (docs/platform.md §7). Both are off here, the sweep is pushed to the longest period a
+  // timer takes, and `requestDeadlines` bounds slowloris with a timer per connection that exists only while
+  // that connection waits for a request.
   const server = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderSize ?? 8192,
-      headersTimeout: limits.headersTimeoutMs ?? 5000,
-      requestTimeout: limits.requestTimeoutMs ?? 10_000,
+      headersTimeout: 0,
+      requestTimeout: 0,
       keepAliveTimeout: limits.keepAliveTimeoutMs ?? 5000,
-      connectionsCheckingInterval: limits.connectionsCheckingIntervalMs ?? 1000,
+      connectionsCheckingInterval: TIMER_MAX_MS,
     },
     (req, res) => {
+      deadlines.requestArrived(req.socket, res);
       void handle(req, res);
     },
   );
   server.maxConnections = limits.maxConnections ?? 64;
   server.setTimeout(limits.socketTimeoutMs ?? 30_000);
+  const deadlines = requestDeadlines(limits.headersTimeoutMs ?? 5000, (socket) => {
+    logger.debug('health: request head not received in time');
+    if (socket.writable) socket.end(`HTTP/1.1 408 ${http.STATUS_CODES[408] ?? ''}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.destroySoon();
+  });
+  server.on('connection', deadlines.connected);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
@@ -210,6 +227,46 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
         server.closeIdleConnections();
       });
       return closing;
+    },
+  };
+}
+
+/**
+ * A deadline per connection for its next request head: armed when the connection is accepted and again
+ * when a response has been sent on it (keep-alive), cleared when a request arrives or the socket closes.
+ */
+function requestDeadlines(timeoutMs: number, onExpired: (socket: Socket) => void): {
+  connected: (socket: Socket) => void;
+  requestArrived: (socket: Socket, res: ServerResponse) => void;
+} {
+  const timers = new Map<Socket, NodeJS.Timeout>();
+  const clear = (socket: Socket): void => {
+    clearTimeout(timers.get(socket));
+    timers.delete(socket);
+  };
+  const arm = (socket: Socket): void => {
+    clear(socket);
+    if (socket.destroyed) return;
+    timers.set(
+      socket,
+      setTimeout(() => {
+        timers.delete(socket);
+        onExpired(socket);
+      }, timeoutMs).unref(),
+    );
+  };
+  return {
+    connected: (socket) => {
+      socket.once('close', () => {
+        clear(socket);
+      });
+      arm(socket);
+    },
+    requestArrived: (socket, res) => {
+      clear(socket);
+      res.once('finish', () => {
+        arm(socket);
+      });
     },
   };
 }

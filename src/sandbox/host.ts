@@ -43,7 +43,9 @@ export const CLI = join(REPO_ROOT, 'dist', 'bin', 'ovs-xapi-sync.js');
  * The V8 options the daemon runs with, exactly as `systemd/ovs-xapi-sync.service` starts it (a test
  * checks the unit): a small young generation, because a daemon that idles between bursts should not
  * keep V8's default 16 MiB semi-spaces resident on a memory-tight dom0 (stress bench: RSS 143 -> 113
- * MB, cold start and CPU no worse). `OXS_DAEMON_NODE_ARGS` overrides it for experiments.
+ * MB, cold start and CPU no worse). The daemon itself turns on V8's memory-saver mode once the cold start
+ * is over (src/health/heap-mode.ts; docs/platform.md §7 has the options measured and why they are not
+ * here). `OXS_DAEMON_NODE_ARGS` overrides it for experiments.
  */
 export const DAEMON_NODE_ARGS: readonly string[] = (process.env.OXS_DAEMON_NODE_ARGS ?? '--max-semi-space-size=2').split(' ').filter((a) => a !== '');
 

@@ -28,6 +28,18 @@ export const realClock: Clock = {
   },
 };
 
+/**
+ * Monotonic time, and timers that do not keep the process alive: for periodic self-checks (the event-loop
+ * probe of src/health/liveness.ts), which must never be the reason a daemon that is shutting down lingers.
+ */
+export const backgroundClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (handle) => {
+    clearTimeout(handle as NodeJS.Timeout | undefined);
+  },
+};
+
 /** Resolves after `ms` on `clock`, or rejects with `signal.reason` when the signal aborts first. */
 export function delay(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {

@@ -1,16 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { runCheck, runChecks, type Check } from '../../../src/health/checks.js';
-import { EventLoopLagProbe, ProgressTracker } from '../../../src/health/liveness.js';
+import { EventLoopLagProbe, HEARTBEAT_INTERVAL_MS, ProgressTracker } from '../../../src/health/liveness.js';
+import type { Clock } from '../../../src/time/clock.js';
+import { ManualClock } from '../../helpers/manual-clock.js';
 
-function clock(start = 1000): { now: () => number; advance: (ms: number) => void } {
+/** A clock whose time the test sets; its timers never fire (the tests call `tick()` themselves). */
+function clock(start = 1000): Clock & { advance: (ms: number) => void } {
   let t = start;
-  return { now: () => t, advance: (ms) => (t += ms) };
+  return { now: () => t, advance: (ms) => (t += ms), setTimeout: () => undefined, clearTimeout: () => undefined };
 }
 
 describe('EventLoopLagProbe (driven clock)', () => {
   it('is ok while ticks are on time', () => {
     const c = clock();
-    const probe = new EventLoopLagProbe({ intervalMs: 100, thresholdMs: 500, windowMs: 2000, now: c.now });
+    const probe = new EventLoopLagProbe({ intervalMs: 100, thresholdMs: 500, windowMs: 2000, clock: c });
     for (let i = 0; i < 10; i++) {
       c.advance(110);
       probe.tick();
@@ -20,7 +23,7 @@ describe('EventLoopLagProbe (driven clock)', () => {
 
   it('fails for windowMs after a late tick, then recovers', () => {
     const c = clock();
-    const probe = new EventLoopLagProbe({ intervalMs: 100, thresholdMs: 500, windowMs: 2000, now: c.now });
+    const probe = new EventLoopLagProbe({ intervalMs: 100, thresholdMs: 500, windowMs: 2000, clock: c });
     c.advance(100 + 800);
     probe.tick();
     const failed = probe.check();
@@ -34,13 +37,47 @@ describe('EventLoopLagProbe (driven clock)', () => {
 
   it('a lag at the threshold is tolerated, just above it is not', () => {
     const c = clock();
-    const probe = new EventLoopLagProbe({ intervalMs: 100, thresholdMs: 500, windowMs: 2000, now: c.now });
+    const probe = new EventLoopLagProbe({ intervalMs: 100, thresholdMs: 500, windowMs: 2000, clock: c });
     c.advance(600);
     probe.tick();
     expect(probe.check().ok).toBe(true);
     c.advance(601);
     probe.tick();
     expect(probe.check().ok).toBe(false);
+  });
+
+  it('wakes the process once a second: a single heartbeat timer, re-armed from each tick', async () => {
+    const c = new ManualClock(1000);
+    const lags: number[] = [];
+    const probe = new EventLoopLagProbe({ clock: c, onLag: (ms) => lags.push(ms) });
+    probe.start();
+    expect(HEARTBEAT_INTERVAL_MS).toBe(1000);
+    expect(c.pending).toBe(1);
+    expect(c.nextDueAt()).toBe(2000);
+    await c.advance(999);
+    expect(lags).toEqual([]);
+    await c.advance(1);
+    expect(lags).toEqual([0]);
+    await c.advance(10_000);
+    expect(lags).toHaveLength(11);
+    expect(c.pending).toBe(1);
+    probe.stop();
+    expect(c.pending).toBe(0);
+    await c.advance(5000);
+    expect(lags).toHaveLength(11);
+  });
+
+  it('reports the lateness of each tick beyond the period to onLag', () => {
+    const c = clock();
+    const lags: number[] = [];
+    const probe = new EventLoopLagProbe({ intervalMs: 100, clock: c, onLag: (ms) => lags.push(ms) });
+    c.advance(100);
+    probe.tick();
+    c.advance(350);
+    probe.tick();
+    c.advance(99);
+    probe.tick();
+    expect(lags).toEqual([0, 250, 0]);
   });
 
   it('notices a real blocked loop', async () => {
@@ -66,7 +103,7 @@ describe('EventLoopLagProbe (driven clock)', () => {
 describe('ProgressTracker', () => {
   it('is progressing when idle within factor × expected interval', () => {
     const c = clock();
-    const t = new ProgressTracker({ expectedIntervalMs: 1000, factor: 3, now: c.now });
+    const t = new ProgressTracker({ expectedIntervalMs: 1000, factor: 3, now: () => c.now() });
     c.advance(2999);
     expect(t.isProgressing()).toBe(true);
     c.advance(2);
@@ -80,7 +117,7 @@ describe('ProgressTracker', () => {
 
   it('fails when one pass runs longer than maxPassMs', () => {
     const c = clock();
-    const t = new ProgressTracker({ expectedIntervalMs: 60_000, maxPassMs: 500, now: c.now });
+    const t = new ProgressTracker({ expectedIntervalMs: 60_000, maxPassMs: 500, now: () => c.now() });
     t.passStarted();
     c.advance(500);
     expect(t.isProgressing()).toBe(true);
@@ -92,7 +129,7 @@ describe('ProgressTracker', () => {
 
   it('mark() restarts the idle clock', () => {
     const c = clock();
-    const t = new ProgressTracker({ expectedIntervalMs: 100, factor: 1, now: c.now });
+    const t = new ProgressTracker({ expectedIntervalMs: 100, factor: 1, now: () => c.now() });
     c.advance(90);
     t.mark();
     c.advance(90);

@@ -107,6 +107,26 @@ describe('Metrics', () => {
     expect(sampleValue(exp, 'ovs_xapi_sync_ovsdb_replica_rows', { table: 'Port' })).toBe(2);
   });
 
+  it('reports the recorded event-loop lateness as the nodejs_eventloop_lag_* series of prom-client', async () => {
+    const m = new Metrics({ version: 't' });
+    for (const ms of [2, 4, 6, 8, 250]) m.recordEventLoopLag(ms);
+    const first = parseExposition((await m.render()).body);
+    expect(sampleValue(first, 'nodejs_eventloop_lag_min_seconds')).toBeCloseTo(0.002, 4);
+    expect(sampleValue(first, 'nodejs_eventloop_lag_max_seconds')).toBeCloseTo(0.25, 2);
+    expect(sampleValue(first, 'nodejs_eventloop_lag_p50_seconds')).toBeCloseTo(0.006, 4);
+    expect(sampleValue(first, 'nodejs_eventloop_lag_mean_seconds')).toBeCloseTo(0.054, 3);
+    expect(sampleValue(first, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);
+    // No sample since: the last values stay. New samples: only they count.
+    const again = parseExposition((await m.render()).body);
+    expect(sampleValue(again, 'nodejs_eventloop_lag_max_seconds')).toBeCloseTo(0.25, 2);
+    m.recordEventLoopLag(1);
+    const third = parseExposition((await m.render()).body);
+    expect(sampleValue(third, 'nodejs_eventloop_lag_max_seconds')).toBeCloseTo(0.001, 4);
+    for (const name of ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99']) {
+      expect(third.help.get(`nodejs_eventloop_lag_${name}_seconds`), name).toBeTruthy();
+    }
+  });
+
   it('keeps separate registries per instance', async () => {
     const a = new Metrics({ version: 'a', defaultMetrics: false });
     const b = new Metrics({ version: 'b', defaultMetrics: false });

@@ -1,0 +1,22 @@
+import type * as V8 from 'node:v8';
+
+/*
+ * Once the cold start is over, V8 is told to favour memory over speed (docs/platform.md §7): V8 reads
+ * `--memory-saver-mode` whenever it sizes the heap, so setting it at run time takes effect at the next GC,
+ * which releases the free pages the burst left and compacts; the heap then grows conservatively. The cold
+ * start keeps the default mode: started with the flag, the daemon spent 0.45 s more CPU on it (stress
+ * bench). Taken through getBuiltinModule like the other built-ins (src/node-builtins.ts).
+ */
+const v8: typeof V8 = process.getBuiltinModule('node:v8');
+
+/** The V8 flag that favours memory (its test checks that the shipped node still knows it). */
+export const MEMORY_SAVER_FLAG = '--memory-saver-mode';
+
+let favoured = false;
+
+/** Switches V8 to its memory-saver mode, once; later calls do nothing. */
+export function favourMemory(): void {
+  if (favoured) return;
+  favoured = true;
+  v8.setFlagsFromString(MEMORY_SAVER_FLAG);
+}
