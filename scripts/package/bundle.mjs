@@ -8,8 +8,8 @@
 // wall time before its first XAPI call. One file per chunk removes that.
 //
 // Left external, loaded at run time from node_modules with createRequire: the native addons (fs-ext,
-// unix-dgram), prom-client's lib files (src/health/prom.ts loads them by path) and xml2js (XML-RPC only).
-// esbuild leaves those calls alone: they are not `require` itself.
+// unix-dgram) and xml2js (XML-RPC only). esbuild leaves those calls alone: they are not `require` itself.
+// prom-client's lib files are imported statically (src/health/prom.ts), so the bundle holds them.
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';

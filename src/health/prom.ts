@@ -1,44 +1,55 @@
-import { createRequire } from 'node:module';
 import { createHistogram } from 'node:perf_hooks';
 import type * as PromClient from 'prom-client';
+import registryModule from 'prom-client/lib/registry.js';
+import counterModule from 'prom-client/lib/counter.js';
+import gaugeModule from 'prom-client/lib/gauge.js';
+import histogramModule from 'prom-client/lib/histogram.js';
+import processStartTime from 'prom-client/lib/metrics/processStartTime.js';
+import osMemoryHeap from 'prom-client/lib/metrics/osMemoryHeap.js';
+import processOpenFileDescriptors from 'prom-client/lib/metrics/processOpenFileDescriptors.js';
+import processMaxFileDescriptors from 'prom-client/lib/metrics/processMaxFileDescriptors.js';
+import processResources from 'prom-client/lib/metrics/processResources.js';
+import processHandles from 'prom-client/lib/metrics/processHandles.js';
+import processRequests from 'prom-client/lib/metrics/processRequests.js';
+import heapSizeAndUsed from 'prom-client/lib/metrics/heapSizeAndUsed.js';
+import heapSpacesSizeAndUsed from 'prom-client/lib/metrics/heapSpacesSizeAndUsed.js';
+import version from 'prom-client/lib/metrics/version.js';
+import gc from 'prom-client/lib/metrics/gc.js';
 
 /*
  * The parts of prom-client the daemon uses, loaded file by file (docs/platform.md §6). prom-client's index
  * also loads the Pushgateway and the cluster aggregator, which bring node:https, tls, OpenSSL and zlib, and
  * its `process_cpu_*` default metric loads @opentelemetry/api for exemplars: 17 MB of RSS together, for
  * nothing a daemon serving /metrics uses. prom-client has no `exports` map, so its lib files are public
- * paths; their types are the index's.
+ * paths; ./prom-lib.d.ts gives them the index's types. Imported statically, they go into the bundle
+ * (scripts/package/bundle.mjs): 20 CommonJS files fewer to resolve and compile at start.
  */
-const load = createRequire(import.meta.url);
-
-export const Registry = load('prom-client/lib/registry') as typeof PromClient.Registry;
-export const Counter = load('prom-client/lib/counter') as typeof PromClient.Counter;
-export const Gauge = load('prom-client/lib/gauge') as typeof PromClient.Gauge;
-export const Histogram = load('prom-client/lib/histogram') as typeof PromClient.Histogram;
+export const Registry = registryModule;
+export const Counter = counterModule;
+export const Gauge = gaugeModule;
+export const Histogram = histogramModule;
 export type Registry = PromClient.Registry;
 export type Counter<T extends string = string> = PromClient.Counter<T>;
 export type Gauge<T extends string = string> = PromClient.Gauge<T>;
 export type Histogram<T extends string = string> = PromClient.Histogram<T>;
 
-type DefaultMetric = (register: Registry, config: PromClient.DefaultMetricsCollectorConfiguration<PromClient.RegistryContentType>) => void;
-
 /**
  * prom-client's default metrics (`lib/defaultMetrics.js`) but `processCpuTotal` and `eventLoopLag`, which
  * {@link processCpuMetrics} and {@link eventLoopLagMetrics} replace.
  */
-const DEFAULT_METRICS = [
-  'processStartTime',
-  'osMemoryHeap',
-  'processOpenFileDescriptors',
-  'processMaxFileDescriptors',
-  'processResources',
-  'processHandles',
-  'processRequests',
-  'heapSizeAndUsed',
-  'heapSpacesSizeAndUsed',
-  'version',
-  'gc',
-] as const;
+const DEFAULT_METRICS = {
+  processStartTime,
+  osMemoryHeap,
+  processOpenFileDescriptors,
+  processMaxFileDescriptors,
+  processResources,
+  processHandles,
+  processRequests,
+  heapSizeAndUsed,
+  heapSpacesSizeAndUsed,
+  version,
+  gc,
+} as const;
 
 /**
  * `process_cpu_user_seconds_total`, `process_cpu_system_seconds_total` and `process_cpu_seconds_total`,
@@ -124,9 +135,9 @@ export function eventLoopLagMetrics(register: Registry): (lagMs: number) => void
 /** prom-client's `collectDefaultMetrics` into `register`, with the same series; returns the event-loop lag recorder. */
 export function collectDefaultMetrics(register: Registry): (lagMs: number) => void {
   processCpuMetrics(register);
-  for (const name of DEFAULT_METRICS) {
+  for (const [name, metric] of Object.entries(DEFAULT_METRICS)) {
     if (name === 'processResources' && typeof process.getActiveResourcesInfo !== 'function') continue;
-    (load(`prom-client/lib/metrics/${name}`) as DefaultMetric)(register, { register });
+    metric(register, { register });
   }
   return eventLoopLagMetrics(register);
 }
