@@ -8,7 +8,7 @@
  * through `test/helpers/host-env.ts`.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,16 @@ function findRepoRoot(): string {
 export const REPO_ROOT = findRepoRoot();
 /** The built daemon: the bundle the package ships (scripts/package/bundle.mjs); the harness never builds it. */
 export const CLI = join(REPO_ROOT, 'dist', 'bin', 'ovs-xapi-sync.js');
+
+/**
+ * The daemon's chunk of the bundle next to {@link CLI} (scripts/package/bundle.mjs): every module of the
+ * daemon, which importing loads without running it (the footprint test, the bench's RSS floor).
+ */
+export function daemonChunk(): string {
+  const chunk = readdirSync(dirname(CLI)).find((f) => /^main-\w+\.js$/.test(f));
+  if (chunk === undefined) throw new Error(`no daemon chunk next to ${CLI}: run npm run build`);
+  return join(dirname(CLI), chunk);
+}
 
 /**
  * The V8 options the daemon runs with, exactly as `systemd/ovs-xapi-sync.service` starts it (a test

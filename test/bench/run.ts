@@ -19,9 +19,8 @@
  * minutes on the project's 2-core machine; `--quick` about a minute.
  */
 import { cpus, loadavg } from 'node:os';
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { CLI, DAEMON_ENV, DAEMON_NODE_ARGS } from '../../src/sandbox/host.js';
+import { join } from 'node:path';
+import { daemonChunk, DAEMON_ENV, DAEMON_NODE_ARGS } from '../../src/sandbox/host.js';
 import { REPO_ROOT } from '../helpers/host-env.js';
 import { benchXmlRpcDecode } from './codec.js';
 import { floorTable } from './floor.js';
@@ -31,13 +30,6 @@ import { nodeBaselineRss } from './proc.js';
 import { cpuTable, heapTable } from './profile.js';
 import { benchReconcile } from './reconcile.js';
 import { runScenario, type ScenarioResult, type ScenarioSpec } from './scenario.js';
-
-/** The daemon's chunk of the bundle next to `CLI` (scripts/package/bundle.mjs): every daemon module, not run. */
-function daemonChunk(): string {
-  const chunk = readdirSync(dirname(CLI)).find((f) => /^main-\w+\.js$/.test(f));
-  if (chunk === undefined) throw new Error(`no daemon chunk next to ${CLI}`);
-  return join(dirname(CLI), chunk);
-}
 
 /** Issue 14 measures RSS after the cold start and 30 new ports. */
 const PORT_SAMPLES = 30;

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CLI, REPO_ROOT } from '../../../src/sandbox/host.js';
+import { daemonChunk, REPO_ROOT } from '../../../src/sandbox/host.js';
 
 /*
  * What loading the daemon pulls in (docs/platform.md §6): a child node imports the daemon's chunk of the
@@ -22,10 +21,9 @@ function loadedBy(entry: string): { builtins: string[]; files: string[] } {
 }
 
 describe('the daemon modules, loaded', () => {
-  const chunk = readdirSync(dirname(CLI)).find((f) => /^main-\w+\.js$/.test(f));
-  if (chunk === undefined) throw new Error(`no daemon chunk next to ${CLI}: run npm run build`);
-  const { builtins, files } = loadedBy(join(dirname(CLI), chunk));
-  const source = readFileSync(join(dirname(CLI), chunk), 'utf8');
+  const chunk = daemonChunk();
+  const { builtins, files } = loadedBy(chunk);
+  const source = readFileSync(chunk, 'utf8');
 
   it('load node:http without undici (an ESM import of node:http would read its lazy WebSocket export)', () => {
     expect(builtins).toContain('NativeModule http');
